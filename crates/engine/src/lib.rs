@@ -1,1 +1,22 @@
+//! The algocline engine: reasoning strategies as sandboxed Lua 5.4 sessions.
+//!
+//! A session runs until its script calls `alc.llm` (or another host-yield function);
+//! it then pauses with a batch of queries, holding nothing but its VM's heap, until an
+//! answerer resumes it through the [`Engine`] facade. See `ARCHITECTURE.md` for the map.
 
+#![warn(missing_docs)]
+
+mod engine;
+pub mod hook;
+pub mod host;
+pub mod json;
+pub mod services;
+mod table;
+mod timers;
+pub mod vm;
+
+pub use engine::{Engine, EngineStats, EventStream, ListFilter, ShutdownMode, ShutdownReport};
+pub use services::{
+    valid_package_name, Clock, HostServices, ManualClock, ModuleFile, ModuleSource, NoModules,
+    PackageRoots, SystemClock,
+};

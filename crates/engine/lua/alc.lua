@@ -1,0 +1,83 @@
+-- The `alc` table: host-yield functions and the members the engine core owns.
+--
+-- Each host-yield function is a thin wrapper over a Rust validator that checks the
+-- arguments, the yieldability of the call site and the budget, in that order, and
+-- stashes the request; nothing is published unless all three pass (engine.md §4.2).
+local P = ...
+local host = P.host
+local host_yield = P.host_yield
+local can_host_yield = P.can_host_yield
+local raw_error = error
+local raw_type = type
+local json = P.json
+
+local alc = {}
+for k, v in pairs(json) do alc[k] = v end
+
+local mark_array = alc.array
+
+function alc.llm(prompt, opts)
+  local token, err = host.request_llm(prompt, opts, can_host_yield())
+  if token == nil then raw_error(err, 0) end
+  local texts, failure = host_yield(token)
+  if failure ~= nil then raw_error(failure, 0) end
+  return texts[1]
+end
+
+function alc.llm_batch(items)
+  local token, err = host.request_batch(items, can_host_yield())
+  if token == nil then raw_error(err, 0) end
+  local texts, failure = host_yield(token)
+  if failure ~= nil then raw_error(failure, 0) end
+  return mark_array(texts)
+end
+
+function alc.ask(question, opts)
+  local token, err, unavailable = host.request_ask(question, opts, can_host_yield())
+  if unavailable then
+    return raw_type(opts) == "table" and opts.default or nil, "unavailable"
+  end
+  if token == nil then raw_error(err, 0) end
+  local value, status = host_yield(token)
+  if status ~= "accepted" then
+    return raw_type(opts) == "table" and opts.default or nil, status
+  end
+  return value, status
+end
+
+function alc.log(level, msg)
+  host.alc_log(level, msg)
+end
+
+function alc.progress(step, total, msg)
+  local err = host.progress(step, total, msg)
+  if err then raw_error(err, 0) end
+end
+
+function alc.budget_remaining()
+  return host.budget_remaining()
+end
+
+function alc.budget_check()
+  local r = host.budget_remaining()
+  if r == nil then return true end
+  for _, v in pairs(r) do
+    if v <= 0 then return false end
+  end
+  return true
+end
+
+function alc.time()
+  return host.now_ms() / 1000
+end
+
+alc.stats = {
+  record = function(key, value)
+    local err = host.stats_record(key, value)
+    if err then raw_error(err, 0) end
+  end,
+  get = function(key) return host.stats_get(key) end,
+  llm_calls = function() return host.llm_calls() end,
+}
+
+return alc

@@ -1,0 +1,381 @@
+-- The session sandbox: shims over the stock library and the host-yield protocol.
+--
+-- This chunk runs once per VM, before any user code, with the stock globals still in
+-- place. It captures the raw functions it needs as locals (upvalues nothing else can
+-- reach: the `debug` library is never opened), replaces or removes globals, and returns
+-- the entry function the engine turns into the session's root coroutine.
+--
+-- Yield kinds (engine.md §4.4, §13 note 2): a host request yields `(HOST, token)`, a
+-- user `coroutine.yield` yields `(USER, ...)`, a hook preemption yields nothing at all.
+local P = ...
+
+local HOST, USER = P.HOST, P.USER
+local host = P.host
+
+local raw_create = coroutine.create
+local raw_resume = coroutine.resume
+local raw_yield = coroutine.yield
+local raw_status = coroutine.status
+local raw_running = coroutine.running
+local raw_isyieldable = coroutine.isyieldable
+local raw_close = coroutine.close
+local raw_pcall = pcall
+local raw_xpcall = xpcall
+local raw_error = error
+local raw_load = load
+local raw_setmetatable = setmetatable
+local raw_tostring = tostring
+local raw_type = type
+local raw_select = select
+local raw_rawget = rawget
+local raw_getmetatable = getmetatable
+local raw_randomseed = math.randomseed
+local raw_date = os.date
+local raw_iotype = io.type
+local tointeger = math.tointeger
+local concat = table.concat
+local pack = table.pack
+
+local aborting = host.aborting
+
+-- The root coroutine of the session; set by `entry`.
+local MAIN = nil
+
+-- Chain stack (engine.md §4.3): one entry per user coroutine currently resumed through
+-- the shim, holding whether its resumer could host-yield. `blocked` counts false entries.
+local chain, depth, blocked = {}, 0, 0
+
+local function can_host_yield()
+  return blocked == 0 and raw_isyieldable()
+end
+P.can_host_yield = can_host_yield
+
+local function push(can)
+  depth = depth + 1
+  chain[depth] = can
+  if not can then blocked = blocked + 1 end
+end
+
+local function pop(...)
+  if chain[depth] == false then blocked = blocked - 1 end
+  chain[depth] = nil
+  depth = depth - 1
+  return ...
+end
+
+-- Re-raises an error caught while the VM is aborting, so nothing can swallow an abort.
+local function rethrow_if_aborting(ok, ...)
+  if not ok and aborting() then raw_error((...), 0) end
+  return ok, ...
+end
+
+pcall = function(f, ...)
+  return rethrow_if_aborting(raw_pcall(f, ...))
+end
+
+xpcall = function(f, msgh, ...)
+  local function guarded(e)
+    if aborting() then return e end
+    return msgh(e)
+  end
+  return rethrow_if_aborting(raw_xpcall(f, guarded, ...))
+end
+
+local function raw_resume_tracked(co, ...)
+  push(can_host_yield())
+  return pop(raw_resume(co, ...))
+end
+
+-- Classifies what a user coroutine handed back and relays host requests and
+-- preemptions outward until the coroutine yields to its user or ends.
+local function settle(co, ok, ...)
+  if not ok then
+    if aborting() then raw_error((...), 0) end
+    return false, ...
+  end
+  if raw_status(co) == "dead" then return true, ... end
+  local n = raw_select("#", ...)
+  if n == 0 then
+    -- Preempted inside `co`: pass the preemption outward when possible.
+    if can_host_yield() then raw_yield() end
+    return settle(co, raw_resume_tracked(co))
+  end
+  local tag = ...
+  if tag == USER then return true, raw_select(2, ...) end
+  if tag == HOST then
+    return settle(co, raw_resume_tracked(co, raw_yield(HOST, (raw_select(2, ...)))))
+  end
+  return true, ...
+end
+
+local function resume(co, ...)
+  return settle(co, raw_resume_tracked(co, ...))
+end
+
+local function wrap_result(co, ok, ...)
+  if ok then return ... end
+  local err = ...
+  if not aborting() then raw_close(co) end
+  if raw_type(err) == "string" then raw_error(err, 2) end
+  raw_error(err, 0)
+end
+
+coroutine.resume = resume
+coroutine.wrap = function(f)
+  local co = raw_create(f)
+  return function(...)
+    return wrap_result(co, resume(co, ...))
+  end
+end
+coroutine.yield = function(...)
+  if raw_running() == MAIN then
+    raw_error("attempt to yield from outside a coroutine", 0)
+  end
+  return raw_yield(USER, ...)
+end
+coroutine.close = function(co)
+  if aborting() then raw_error("session aborted", 0) end
+  return raw_close(co)
+end
+
+-- Finalizers run with hooks off (also when a cancelled VM is dropped), so the sandbox
+-- refuses metatables that carry `__gc`.
+setmetatable = function(t, mt)
+  if raw_type(mt) == "table" and raw_rawget(mt, "__gc") ~= nil then
+    raw_error("setmetatable: __gc metamethods are not allowed in the sandbox", 2)
+  end
+  return raw_setmetatable(t, mt)
+end
+
+-- Text chunks only: crafted bytecode can corrupt memory.
+load = function(chunk, name, _mode, ...)
+  if raw_select("#", ...) > 0 then return raw_load(chunk, name, "t", (...)) end
+  return raw_load(chunk, name, "t")
+end
+
+dofile, loadfile = nil, nil
+string.dump = nil
+debug = nil
+
+-- Output: every line goes to the session log, never to the process stdout.
+local function join_args(sep, ...)
+  local n = raw_select("#", ...)
+  local parts = {}
+  for i = 1, n do parts[i] = raw_tostring((raw_select(i, ...))) end
+  return concat(parts, sep)
+end
+
+print = function(...)
+  local text = join_args("\t", ...):gsub("\n+$", "")
+  host.log("info", "alc.lua.print", text)
+end
+
+warn = function(...)
+  local text = join_args("", ...)
+  if text:sub(1, 1) == "@" then return end
+  host.log("warn", "alc.lua.warn", text)
+end
+
+local shim_files = {}
+local function make_file(stream)
+  local file = {}
+  local methods = {}
+  function methods.write(self, ...)
+    for i = 1, raw_select("#", ...) do
+      local v = raw_select(i, ...)
+      local tv = raw_type(v)
+      if tv ~= "string" and tv ~= "number" then
+        raw_error("bad argument #" .. i .. " to 'write' (string expected, got " .. tv .. ")", 2)
+      end
+      host.io_write(stream, v)
+    end
+    return self
+  end
+  function methods.flush(self) return self end
+  function methods.setvbuf() return true end
+  function methods.close() return nil, "cannot close standard file" end
+  function methods.lines() raw_error("bad file descriptor", 2) end
+  function methods.read() return nil, "bad file descriptor", 9 end
+  function methods.seek() return nil, "Illegal seek", 29 end
+  raw_setmetatable(file, {
+    __index = methods,
+    __name = "FILE*",
+    __tostring = function() return "file (" .. stream .. ")" end,
+  })
+  shim_files[file] = true
+  return file
+end
+
+local stdout, stderr = make_file("stdout"), make_file("stderr")
+io.stdout, io.stderr, io.stdin = stdout, stderr, nil
+io.write = function(...) return stdout:write(...) end
+io.type = function(obj)
+  if shim_files[obj] then return "file" end
+  return raw_iotype(obj)
+end
+io.open = function(path, mode)
+  return host.io_open(path, mode)
+end
+io.read, io.lines, io.input, io.output, io.close, io.popen, io.tmpfile = nil, nil, nil, nil, nil, nil, nil
+
+-- Time: the virtual clock only (journaled inputs in durable sessions).
+local function days_from_civil(y, m, d)
+  y = y + (m - 1) // 12
+  m = (m - 1) % 12 + 1
+  if m <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = (153 * mp + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+local function date_field(t, key, default)
+  local v = raw_rawget(t, key)
+  if v == nil then
+    if default == nil then raw_error("field '" .. key .. "' missing in date table", 3) end
+    return default
+  end
+  local i = tointeger(v)
+  if i == nil then raw_error("field '" .. key .. "' is not an integer", 3) end
+  return i
+end
+
+os.time = function(t)
+  if t == nil then return host.now_ms() // 1000 end
+  if raw_type(t) ~= "table" then
+    raw_error("bad argument #1 to 'time' (table expected, got " .. raw_type(t) .. ")", 2)
+  end
+  local days = days_from_civil(date_field(t, "year"), date_field(t, "month"), date_field(t, "day"))
+  return days * 86400 + date_field(t, "hour", 12) * 3600 + date_field(t, "min", 0) * 60
+    + date_field(t, "sec", 0)
+end
+
+os.date = function(fmt, t)
+  fmt = fmt or "%c"
+  if raw_type(fmt) == "string" and fmt:sub(1, 1) ~= "!" then fmt = "!" .. fmt end
+  if t == nil then t = host.now_ms() // 1000 end
+  return raw_date(fmt, t)
+end
+
+os.clock = function() return host.cpu_seconds() end
+os.getenv = function(name) return host.getenv(name) end
+os.execute, os.remove, os.rename, os.exit, os.tmpname, os.setlocale = nil, nil, nil, nil, nil, nil
+
+-- Randomness: seeded per session; an argument-less reseed takes the next value of the
+-- session's derived seed stream.
+math.randomseed = function(...)
+  if raw_select("#", ...) == 0 then return raw_randomseed(host.next_seed()) end
+  return raw_randomseed(...)
+end
+
+-- Module loading: only through the engine's resolver (lua-api.md §1.8).
+package.path, package.cpath = "", ""
+package.searchpath, package.loadlib = nil, nil
+package.loaded.debug = nil
+
+local loaded = package.loaded
+local preload = package.preload
+local function preload_searcher(name)
+  local f = preload[name]
+  if f == nil then return "\n\tno field package.preload['" .. name .. "']" end
+  return f, ":preload:"
+end
+local function engine_searcher(name)
+  local source, chunkname, logical = host.resolve_module(name)
+  if source == nil then return chunkname end
+  local fn, err = raw_load(source, chunkname, "t")
+  if fn == nil then
+    raw_error("error loading module '" .. name .. "' from '" .. logical .. "':\n\t" .. err, 0)
+  end
+  return fn, logical
+end
+package.searchers = { preload_searcher, engine_searcher }
+
+local function finish_require(name, ok, ...)
+  pop()
+  if not ok then
+    raw_error((...), 0)
+  end
+  local value = ...
+  if value ~= nil then loaded[name] = value end
+  if loaded[name] == nil then loaded[name] = true end
+  return loaded[name]
+end
+
+require = function(name)
+  local bad = host.check_module_name(name)
+  if bad then raw_error(bad, 2) end
+  local have = loaded[name]
+  if have ~= nil then return have end
+  local f, extra = preload_searcher(name)
+  local notes = {}
+  if raw_type(f) ~= "function" then
+    notes[#notes + 1] = f
+    f, extra = engine_searcher(name)
+    if raw_type(f) ~= "function" then
+      notes[#notes + 1] = f
+      raw_error("module '" .. name .. "' not found:" .. concat(notes), 2)
+    end
+  end
+  -- A module body runs in a non-yieldable context (lua-api.md §1.7 rule 3).
+  push(false)
+  local value = finish_require(name, raw_pcall(f, name, extra))
+  return value, extra
+end
+
+-- The error handler of the root coroutine: message and traceback, kept apart.
+local function describe(e)
+  local te = raw_type(e)
+  if te == "string" then return e end
+  if te == "number" then return raw_tostring(e) end
+  local mt = raw_getmetatable(e)
+  if raw_type(mt) == "table" and raw_rawget(mt, "__tostring") ~= nil then
+    local ok, s = raw_pcall(raw_tostring, e)
+    if ok and raw_type(s) == "string" then return s end
+  end
+  return "error object: " .. te
+end
+
+local FAILURE = {}
+local function on_error(e)
+  if aborting() then return e end
+  return { [FAILURE] = true, message = describe(e), traceback = host.traceback() }
+end
+
+local function settle_root(ok, ...)
+  if ok then return true, ... end
+  local info = ...
+  if raw_type(info) == "table" and info[FAILURE] then
+    return false, info.message, info.traceback
+  end
+  -- The handler did not run: a memory error, or an error inside the handler.
+  return false, info, nil, true
+end
+
+--- The body of the session's root coroutine.
+function P.entry(main, ...)
+  MAIN = raw_running()
+  return settle_root(raw_xpcall(main, on_error, ...))
+end
+
+--- The main function of a package run: `require(name)[entry](ctx)`.
+function P.package_main(name, entry)
+  return function(ctx)
+    local m = require(name)
+    local f = raw_type(m) == "table" and m[entry] or nil
+    if raw_type(f) ~= "function" then
+      raw_error("package '" .. name .. "' has no function '" .. entry .. "'", 0)
+    end
+    return f(ctx)
+  end
+end
+
+--- Issues a host request prepared by a Layer-0 validator and returns the reply.
+function P.host_yield(token)
+  return raw_yield(HOST, token)
+end
+
+P.pack = pack
+return P

@@ -1,0 +1,894 @@
+//! Per-VM host state and the Layer-0 functions the sandbox and `alc.*` call into.
+//!
+//! Everything a script can observe from outside goes through here: the session log,
+//! the clock, the environment snapshot, module sources, budget admission and the host
+//! requests (`alc.llm`, `alc.llm_batch`, `alc.ask`). Validators never raise: they return
+//! `(nil, message)` and the thin Lua wrappers raise `error(message, 0)`, so every error a
+//! script catches is a plain string (lua-api.md §1.11).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use alc_core::{
+    estimate_tokens, BudgetLimits, HumanQuestion, LlmQuery, LogEntry, Progress, SessionId,
+};
+use mlua::{Lua, MultiValue, Table, Value};
+
+use crate::services::{Clock, ModuleSource};
+
+/// Size caps applied at the bridge (engine.md §5.7).
+#[derive(Clone, Debug)]
+pub struct BridgeLimits {
+    /// Largest prompt + system, in bytes.
+    pub max_request_bytes: usize,
+    /// Most queries in one pause.
+    pub max_batch: usize,
+}
+
+/// A request a validator prepared and the next host-yield will hand to the engine.
+#[derive(Clone, Debug)]
+pub enum HostRequest {
+    /// `alc.llm` (one item) or `alc.llm_batch`.
+    Llm {
+        /// The queries, in input order.
+        items: Vec<LlmQuery>,
+        /// True for `alc.llm_batch` (the reply is an array).
+        batch: bool,
+    },
+    /// `alc.ask`.
+    Ask(HumanQuestion),
+}
+
+/// The session's budget as one step sees it (engine.md §6.1).
+#[derive(Clone, Debug, Default)]
+pub struct BudgetView {
+    /// Effective limits.
+    pub limits: BudgetLimits,
+    /// LLM queries admitted so far, including this step's.
+    pub calls_used: u64,
+    /// Tokens used so far plus estimates of queries admitted in this step.
+    pub tokens_used: u64,
+    /// Session creation time (ms).
+    pub created_at: i64,
+}
+
+/// Log lines, progress and custom metrics produced during one step.
+#[derive(Debug, Default)]
+pub struct StepBuffer {
+    /// Log entries in order.
+    pub logs: Vec<LogEntry>,
+    /// Last `alc.progress` of the step.
+    pub progress: Option<Progress>,
+    /// `alc.stats.record` writes of the step.
+    pub custom: BTreeMap<String, serde_json::Value>,
+}
+
+/// The host state stored in each VM's app data.
+pub struct VmHost {
+    /// The session this VM belongs to.
+    pub session_id: SessionId,
+    /// The session's abort cell (see `hook`).
+    pub abort: Arc<AtomicU8>,
+    /// Wall clock for virtual time.
+    pub clock: Arc<dyn Clock>,
+    /// Module resolution.
+    pub modules: Arc<dyn ModuleSource>,
+    /// Resolver profile name.
+    pub resolver: String,
+    /// Bridge caps.
+    pub limits: BridgeLimits,
+    /// Budget view of the current step.
+    pub budget: BudgetView,
+    /// Output of the current step.
+    pub buffer: StepBuffer,
+    /// Request prepared by the last validator, keyed by token.
+    pub pending: Option<(u64, HostRequest)>,
+    next_token: u64,
+    io_lines: [String; 2],
+    seed_stream: u64,
+    /// Variables `os.getenv` may return (the `alc.env` snapshot plus allowed process values).
+    pub env: BTreeMap<String, String>,
+    /// Messages of answer errors delivered to the script (code, message), newest last.
+    pub answer_errors: VecDeque<(String, String)>,
+    /// Custom metrics recorded so far in the session (for `alc.stats.get`).
+    pub custom_all: BTreeMap<String, serde_json::Value>,
+    /// Lua CPU time of earlier steps (ms), for `os.clock`.
+    pub cpu_ms_before: u64,
+    /// Clock reading when the current step started.
+    pub step_started: std::time::Duration,
+    /// Whether `alc.ask` can reach a person.
+    pub human_channel: bool,
+}
+
+impl VmHost {
+    /// Creates the host state of a fresh VM.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        session_id: SessionId,
+        abort: Arc<AtomicU8>,
+        clock: Arc<dyn Clock>,
+        modules: Arc<dyn ModuleSource>,
+        resolver: String,
+        limits: BridgeLimits,
+        budget: BudgetView,
+        seed: u64,
+        env: BTreeMap<String, String>,
+        human_channel: bool,
+    ) -> Self {
+        VmHost {
+            session_id,
+            abort,
+            clock,
+            modules,
+            resolver,
+            limits,
+            budget,
+            buffer: StepBuffer::default(),
+            pending: None,
+            next_token: 1,
+            io_lines: [String::new(), String::new()],
+            seed_stream: seed,
+            env,
+            answer_errors: VecDeque::new(),
+            custom_all: BTreeMap::new(),
+            cpu_ms_before: 0,
+            step_started: std::time::Duration::ZERO,
+            human_channel,
+        }
+    }
+
+    fn log(&mut self, level: &str, source: &str, message: &str) {
+        const MAX: usize = 4096;
+        let mut message = message.to_string();
+        if message.len() > MAX {
+            let mut cut = MAX;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        self.buffer.logs.push(LogEntry {
+            ts: self.clock.now_ms(),
+            level: level.to_string(),
+            source: source.to_string(),
+            message,
+        });
+    }
+
+    /// Emits the trailing partial lines of `io.write` (at session end).
+    pub fn flush_io(&mut self) {
+        for (i, level) in [(0, "info"), (1, "warn")] {
+            let rest = std::mem::take(&mut self.io_lines[i]);
+            if !rest.is_empty() {
+                self.log(level, "io", &rest);
+            }
+        }
+    }
+
+    fn io_write(&mut self, stream: usize, text: &str) {
+        let level = if stream == 0 { "info" } else { "warn" };
+        self.io_lines[stream].push_str(text);
+        while let Some(pos) = self.io_lines[stream].find('\n') {
+            let line: String = self.io_lines[stream].drain(..=pos).collect();
+            self.log(level, "io", line.trim_end_matches('\n'));
+        }
+    }
+
+    /// Next value of the session's SplitMix64 seed stream.
+    pub fn next_seed(&mut self) -> u64 {
+        self.seed_stream = self.seed_stream.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.seed_stream;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn stash(&mut self, request: HostRequest) -> u64 {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.pending = Some((token, request));
+        token
+    }
+
+    /// Budget admission of `k` LLM queries whose prompts estimate to `prompt_tokens`.
+    fn admit(&mut self, k: u64, prompt_tokens: u64) -> Result<(), String> {
+        let b = &self.budget;
+        if let Some(max) = b.limits.max_llm_calls {
+            if b.calls_used + k > max {
+                return Err(if k == 1 {
+                    format!(
+                        "budget_exceeded: max_llm_calls ({max}) reached ({} used)",
+                        b.calls_used
+                    )
+                } else {
+                    format!(
+                        "budget_exceeded: max_llm_calls ({max}) would be exceeded by a batch of {k} ({} used)",
+                        b.calls_used
+                    )
+                });
+            }
+        }
+        if let Some(max) = b.limits.max_elapsed_ms {
+            let elapsed = (self.clock.now_ms() - b.created_at).max(0) as u64;
+            if elapsed >= max {
+                return Err(format!(
+                    "budget_exceeded: max_elapsed_ms ({max}ms) reached ({elapsed}ms elapsed)"
+                ));
+            }
+        }
+        if let Some(max) = b.limits.max_tokens {
+            if b.tokens_used + prompt_tokens > max {
+                return Err(format!(
+                    "budget_exceeded: max_tokens ({max}) reached ({} used)",
+                    b.tokens_used
+                ));
+            }
+        }
+        self.budget.calls_used += k;
+        self.budget.tokens_used += prompt_tokens;
+        Ok(())
+    }
+}
+
+/// Runs `f` on the VM's host state.
+pub fn with_host<R>(lua: &Lua, f: impl FnOnce(&mut VmHost) -> R) -> R {
+    let mut host = lua
+        .app_data_mut::<VmHost>()
+        .expect("every session VM carries its host state");
+    f(&mut host)
+}
+
+const NOT_YIELDABLE_HINT: &str = "inside a C callback such as a table.sort comparator or string.gsub function, a __gc finalizer, an xpcall message handler, or a module's top level during require";
+
+fn lua_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "nil",
+        Value::Boolean(_) => "boolean",
+        Value::LightUserData(_) | Value::UserData(_) => "userdata",
+        Value::Integer(_) | Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Table(_) => "table",
+        Value::Function(_) => "function",
+        Value::Thread(_) => "thread",
+        _ => "userdata",
+    }
+}
+
+/// A string argument with number coercion (lua-api.md §0).
+fn coerce_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.to_string_lossy()),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Number(n) => Some(lua_number_string(*n)),
+        _ => None,
+    }
+}
+
+/// Formats a float the way Lua's `tostring` does (`%.14g`, with `.0` for integral values).
+pub fn lua_number_string(n: f64) -> String {
+    if n.is_nan() {
+        return if n.is_sign_negative() {
+            "-nan".into()
+        } else {
+            "nan".into()
+        };
+    }
+    if n.is_infinite() {
+        return if n > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let s = format_g14(n);
+    if s.contains(['.', 'e', 'n', 'i']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+fn format_g14(n: f64) -> String {
+    if n == 0.0 {
+        return if n.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let exp = n.abs().log10().floor() as i32;
+    if !(-5..14).contains(&exp) {
+        let s = format!("{:.13e}", n);
+        let (mant, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let mant = mant.trim_end_matches('0').trim_end_matches('.');
+        let e: i32 = e.parse().unwrap_or(0);
+        let sign = if e < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", e.abs())
+    } else {
+        let decimals = (13 - exp).max(0) as usize;
+        let s = format!("{:.*}", decimals, n);
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    }
+}
+
+/// Parses `alc.llm` options into `query` (lua-api.md §2.1), logging lenient fallbacks.
+fn apply_llm_options(
+    host: &mut VmHost,
+    fname: &str,
+    query: &mut LlmQuery,
+    opts: &Table,
+) -> mlua::Result<()> {
+    let system: Value = opts.raw_get("system")?;
+    match &system {
+        Value::Nil => {}
+        v => match coerce_string(v) {
+            Some(s) => query.system = Some(s),
+            None => host.log(
+                "warn",
+                "alc.llm",
+                &format!("{fname}: opts.system ignored ({} given)", lua_type_name(v)),
+            ),
+        },
+    }
+    let max_tokens: Value = opts.raw_get("max_tokens")?;
+    let mt = match max_tokens {
+        Value::Nil => None,
+        Value::Integer(i) => Some(i as f64),
+        Value::Number(n) => Some(n),
+        _ => Some(f64::NAN),
+    };
+    if let Some(mt) = mt {
+        let t = mt.trunc();
+        if t.is_finite() && t >= 1.0 && t <= u32::MAX as f64 {
+            query.max_tokens = t as u32;
+        } else {
+            host.log(
+                "warn",
+                "alc.llm",
+                &format!("{fname}: opts.max_tokens must be a positive integer; using 1024"),
+            );
+        }
+    }
+    let temperature: Value = opts.raw_get("temperature")?;
+    match temperature {
+        Value::Nil => {}
+        Value::Integer(i) if (0..=2).contains(&i) => query.temperature = Some(i as f64),
+        Value::Number(n) if (0.0..=2.0).contains(&n) => query.temperature = Some(n),
+        _ => host.log(
+            "warn",
+            "alc.llm",
+            &format!("{fname}: opts.temperature must be a number in [0, 2]; ignored"),
+        ),
+    }
+    for (key, cap) in [("model", 200usize), ("role", 64)] {
+        let v: Value = opts.raw_get(key)?;
+        if v.is_nil() {
+            continue;
+        }
+        match coerce_string(&v) {
+            Some(s) if s.len() <= cap => {
+                if key == "model" {
+                    query.model = Some(s)
+                } else {
+                    query.role = Some(s)
+                }
+            }
+            _ => host.log(
+                "warn",
+                "alc.llm",
+                &format!("{fname}: opts.{key} must be a string of at most {cap} bytes; ignored"),
+            ),
+        }
+    }
+    query.grounded = matches!(opts.raw_get::<Value>("grounded")?, Value::Boolean(true));
+    query.underspecified = matches!(
+        opts.raw_get::<Value>("underspecified")?,
+        Value::Boolean(true)
+    );
+    Ok(())
+}
+
+fn query_bytes(q: &LlmQuery) -> usize {
+    q.prompt.len() + q.system.as_ref().map_or(0, |s| s.len())
+}
+
+fn query_tokens(q: &LlmQuery) -> u64 {
+    estimate_tokens(&q.prompt) + q.system.as_deref().map_or(0, estimate_tokens)
+}
+
+/// Validates one `alc.llm`-style item. `Err` carries the message for Lua.
+fn build_llm_query(
+    host: &mut VmHost,
+    fname: &str,
+    prompt: &Value,
+    opts: Option<&Table>,
+) -> mlua::Result<Result<LlmQuery, String>> {
+    let Some(prompt) = coerce_string(prompt) else {
+        return Ok(Err(format!(
+            "{fname}: bad argument #1 'prompt' (string expected, got {})",
+            lua_type_name(prompt)
+        )));
+    };
+    let mut query = LlmQuery::new(prompt);
+    if let Some(opts) = opts {
+        apply_llm_options(host, fname, &mut query, opts)?;
+    }
+    if query_bytes(&query) > host.limits.max_request_bytes {
+        return Ok(Err(format!(
+            "invalid_request: prompt and system exceed {} bytes",
+            host.limits.max_request_bytes
+        )));
+    }
+    Ok(Ok(query))
+}
+
+type Reply = (Value, Option<String>);
+
+fn fail(msg: String) -> mlua::Result<Reply> {
+    Ok((Value::Nil, Some(msg)))
+}
+
+fn request_llm(lua: &Lua, (prompt, opts, yieldable): (Value, Value, bool)) -> mlua::Result<Reply> {
+    with_host(lua, |host| {
+        let opts = match &opts {
+            Value::Table(t) => Some(t.clone()),
+            Value::Nil => None,
+            other => {
+                return fail(format!(
+                    "alc.llm: bad argument #2 'opts' (table expected, got {})",
+                    lua_type_name(other)
+                ))
+            }
+        };
+        let query = match build_llm_query(host, "alc.llm", &prompt, opts.as_ref())? {
+            Ok(q) => q,
+            Err(msg) => return fail(msg),
+        };
+        if !yieldable {
+            return fail(format!(
+                "not_yieldable: alc.llm cannot pause here ({NOT_YIELDABLE_HINT})"
+            ));
+        }
+        if let Err(msg) = host.admit(1, query_tokens(&query)) {
+            return fail(msg);
+        }
+        let token = host.stash(HostRequest::Llm {
+            items: vec![query],
+            batch: false,
+        });
+        Ok((Value::Integer(token as i64), None))
+    })
+}
+
+fn request_batch(lua: &Lua, (items, yieldable): (Value, bool)) -> mlua::Result<Reply> {
+    with_host(lua, |host| {
+        const F: &str = "alc.llm_batch";
+        let Value::Table(items) = items else {
+            return fail(format!("{F}: items must be a non-empty array"));
+        };
+        let n = items.raw_len();
+        if n == 0 {
+            return fail(format!("{F}: items must be a non-empty array"));
+        }
+        let mut queries = Vec::with_capacity(n);
+        for i in 1..=n {
+            let item: Value = items.raw_get(i)?;
+            let Value::Table(item) = item else {
+                return fail(format!(
+                    "{F}: item {i}: table expected, got {}",
+                    lua_type_name(&item)
+                ));
+            };
+            let prompt: Value = item.raw_get("prompt")?;
+            if prompt.is_nil() {
+                return fail(format!("{F}: item {i}: prompt is required"));
+            }
+            match build_llm_query(host, F, &prompt, Some(&item))? {
+                Ok(q) => queries.push(q),
+                Err(msg) => return fail(msg.replacen(F, &format!("{F}: item {i}"), 1)),
+            }
+        }
+        if n > host.limits.max_batch {
+            return fail(format!(
+                "invalid_request: batch of {n} exceeds {} items",
+                host.limits.max_batch
+            ));
+        }
+        if !yieldable {
+            return fail(format!(
+                "not_yieldable: alc.llm_batch cannot pause here ({NOT_YIELDABLE_HINT})"
+            ));
+        }
+        let tokens = queries.iter().map(query_tokens).sum();
+        if let Err(msg) = host.admit(n as u64, tokens) {
+            return fail(msg);
+        }
+        let token = host.stash(HostRequest::Llm {
+            items: queries,
+            batch: true,
+        });
+        Ok((Value::Integer(token as i64), None))
+    })
+}
+
+fn request_ask(
+    lua: &Lua,
+    (question, opts, yieldable): (Value, Value, bool),
+) -> mlua::Result<(Value, Option<String>, bool)> {
+    const F: &str = "alc.ask";
+    let err = |m: String| Ok((Value::Nil, Some(m), false));
+    let question = match coerce_string(&question) {
+        Some(q) if !q.is_empty() => q,
+        _ => return err(format!("{F}: question must be a non-empty string")),
+    };
+    let mut q = HumanQuestion::new(question);
+    if let Value::Table(opts) = &opts {
+        let choices: Value = opts.raw_get("choices")?;
+        let schema: Value = opts.raw_get("schema")?;
+        if !choices.is_nil() && !schema.is_nil() {
+            return err(format!(
+                "{F}: opts.choices and opts.schema are mutually exclusive"
+            ));
+        }
+        if let Value::Table(c) = &choices {
+            let n = c.raw_len();
+            let mut list = Vec::new();
+            for i in 1..=n {
+                match c.raw_get::<Value>(i)? {
+                    Value::String(s) => list.push(s.to_string_lossy()),
+                    _ => {
+                        return err(format!(
+                            "{F}: opts.choices must be an array of 1 to 64 strings"
+                        ))
+                    }
+                }
+            }
+            if list.is_empty() || list.len() > 64 {
+                return err(format!(
+                    "{F}: opts.choices must be an array of 1 to 64 strings"
+                ));
+            }
+            q.choices = list;
+        } else if !choices.is_nil() {
+            return err(format!(
+                "{F}: opts.choices must be an array of 1 to 64 strings"
+            ));
+        }
+        if !schema.is_nil() {
+            match crate::json::to_json(lua, &schema) {
+                Ok(v) => match check_flat_schema(&v) {
+                    Ok(()) => q.schema = Some(v),
+                    Err(reason) => return err(format!("{F}: unsupported schema: {reason}")),
+                },
+                Err(e) => return err(format!("{F}: unsupported schema: {e}")),
+            }
+        }
+        let default: Value = opts.raw_get("default")?;
+        if !default.is_nil() {
+            match crate::json::to_json(lua, &default) {
+                Ok(v) => q.default = Some(v),
+                Err(e) => return err(format!("{F}: opts.default: {e}")),
+            }
+        }
+        match opts.raw_get::<Value>("timeout_ms")? {
+            Value::Nil => {}
+            Value::Integer(i) if i >= 1 => q.timeout_ms = Some(i as u64),
+            Value::Number(n) if n >= 1.0 && n.fract() == 0.0 => q.timeout_ms = Some(n as u64),
+            _ => return err(format!("{F}: opts.timeout_ms must be an integer >= 1")),
+        }
+    } else if !opts.is_nil() {
+        return err(format!(
+            "{F}: bad argument #2 'opts' (table expected, got {})",
+            lua_type_name(&opts)
+        ));
+    }
+    if !yieldable {
+        return err(format!(
+            "not_yieldable: alc.ask cannot pause here ({NOT_YIELDABLE_HINT})"
+        ));
+    }
+    with_host(lua, |host| {
+        if !host.human_channel {
+            // No channel to a person: the caller returns its default at once.
+            return Ok((Value::Nil, None, true));
+        }
+        let token = host.stash(HostRequest::Ask(q));
+        Ok((Value::Integer(token as i64), None, false))
+    })
+}
+
+/// Checks the flat object schema accepted by `alc.ask` (lua-api.md §2.1).
+fn check_flat_schema(v: &serde_json::Value) -> Result<(), String> {
+    let obj = v.as_object().ok_or("schema must be a table")?;
+    if obj.get("type").and_then(|t| t.as_str()) != Some("object") {
+        return Err("type must be \"object\"".into());
+    }
+    let props = obj
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .ok_or("properties must be a table")?;
+    for (name, p) in props {
+        let t = p.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        if !["string", "number", "integer", "boolean"].contains(&t) {
+            return Err(format!("property '{name}' has unsupported type '{t}'"));
+        }
+    }
+    if let Some(req) = obj.get("required") {
+        let list = req.as_array().ok_or("required must be an array")?;
+        for r in list {
+            let r = r.as_str().ok_or("required must hold strings")?;
+            if !props.contains_key(r) {
+                return Err(format!("required property '{r}' is not declared"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Validates a module name (lua-api.md §1.8); returns the error message when invalid.
+pub fn module_name_error(name: &str) -> Option<String> {
+    let valid = name.len() <= 256 && {
+        let mut parts = name.split('.');
+        let first = parts.next().unwrap_or("");
+        crate::services::valid_package_name(first)
+            && parts.all(|s| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            })
+    };
+    (!valid).then(|| format!("invalid module name '{name}'"))
+}
+
+fn traceback(lua: &Lua, _: ()) -> mlua::Result<String> {
+    let mut lines = vec!["stack traceback:".to_string()];
+    // Level 0 is this function, level 1 the error handler; start at the raising frame.
+    for level in 2..64 {
+        let Some(line) = lua.inspect_stack(level, |d| {
+            let src = d.source();
+            let short = src.short_src.map(|s| s.to_string()).unwrap_or_default();
+            if short.starts_with("[alc") {
+                return None;
+            }
+            let line = d.current_line();
+            let what = src.what;
+            let name = d.names().name.map(|n| n.to_string());
+            let place = match line {
+                Some(l) if what != "C" => format!("{short}:{l}:"),
+                _ if what == "C" => "[C]:".to_string(),
+                _ => format!("{short}:"),
+            };
+            let desc = match (what, name) {
+                ("main", _) => "in main chunk".to_string(),
+                (_, Some(n)) => format!("in function '{n}'"),
+                ("C", None) => "in ?".to_string(),
+                (_, None) => match line {
+                    _ => "in function <anonymous>".to_string(),
+                },
+            };
+            Some(format!("\t{place} {desc}"))
+        }) else {
+            break;
+        };
+        if let Some(line) = line {
+            lines.push(line);
+        }
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Builds the `host` table handed to the sandbox and `alc` preludes.
+pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set(
+        "aborting",
+        lua.create_function(|lua, ()| {
+            Ok(with_host(lua, |h| h.abort.load(Ordering::Acquire) != 0))
+        })?,
+    )?;
+    t.raw_set(
+        "log",
+        lua.create_function(|lua, (level, source, msg): (String, String, String)| {
+            with_host(lua, |h| h.log(&level, &source, &msg));
+            Ok(())
+        })?,
+    )?;
+    t.raw_set(
+        "alc_log",
+        lua.create_function(|lua, args: MultiValue| {
+            let mut it = args.into_iter();
+            let level = it.next().unwrap_or(Value::Nil);
+            let msg = it.next().unwrap_or(Value::Nil);
+            let level = level.to_string()?;
+            let msg = msg.to_string()?;
+            with_host(lua, |h| h.log(&level, "alc.log", &msg));
+            Ok(())
+        })?,
+    )?;
+    t.raw_set(
+        "io_write",
+        lua.create_function(|lua, (stream, v): (String, Value)| {
+            let text = coerce_string(&v).unwrap_or_default();
+            let idx = usize::from(stream == "stderr");
+            with_host(lua, |h| h.io_write(idx, &text));
+            Ok(())
+        })?,
+    )?;
+    t.raw_set(
+        "io_open",
+        lua.create_function(|_, (path, mode): (Value, Option<String>)| {
+            let path = coerce_string(&path).unwrap_or_default();
+            let mode = mode.unwrap_or_else(|| "r".into());
+            if mode != "r" && mode != "rb" {
+                return Ok((Value::Nil, format!("{path}: read-only in sandbox"), 13i64));
+            }
+            Ok((
+                Value::Nil,
+                format!("{path}: access denied by sandbox"),
+                13i64,
+            ))
+        })?,
+    )?;
+    t.raw_set(
+        "now_ms",
+        lua.create_function(|lua, ()| Ok(with_host(lua, |h| h.clock.now_ms())))?,
+    )?;
+    t.raw_set(
+        "cpu_seconds",
+        lua.create_function(|lua, ()| {
+            Ok(with_host(lua, |h| {
+                let now = h.clock.monotonic();
+                let step = now.saturating_sub(h.step_started);
+                h.cpu_ms_before as f64 / 1000.0 + step.as_secs_f64()
+            }))
+        })?,
+    )?;
+    t.raw_set(
+        "getenv",
+        lua.create_function(|lua, name: Value| {
+            let Some(name) = coerce_string(&name) else {
+                return Ok(None);
+            };
+            Ok(with_host(lua, |h| match h.env.get(&name) {
+                Some(v) => Some(v.clone()),
+                None if name == "HOME" => Some(String::new()),
+                None => None,
+            }))
+        })?,
+    )?;
+    t.raw_set(
+        "next_seed",
+        lua.create_function(|lua, ()| Ok(with_host(lua, |h| h.next_seed() as i64)))?,
+    )?;
+    t.raw_set(
+        "check_module_name",
+        lua.create_function(|_, name: Value| {
+            Ok(match &name {
+                Value::String(s) => module_name_error(&s.to_string_lossy()),
+                other => Some(format!(
+                    "bad argument #1 to 'require' (string expected, got {})",
+                    lua_type_name(other)
+                )),
+            })
+        })?,
+    )?;
+    t.raw_set(
+        "resolve_module",
+        lua.create_function(|lua, name: String| {
+            let (modules, resolver) = with_host(lua, |h| (h.modules.clone(), h.resolver.clone()));
+            match modules.resolve(&resolver, &name) {
+                Ok(m) => Ok((
+                    Some(lua.create_string(&m.source)?),
+                    format!("@{}", m.logical_path),
+                    m.logical_path,
+                )),
+                Err(note) => Ok((None, note, String::new())),
+            }
+        })?,
+    )?;
+    t.raw_set("traceback", lua.create_function(traceback)?)?;
+    t.raw_set("request_llm", lua.create_function(request_llm)?)?;
+    t.raw_set("request_batch", lua.create_function(request_batch)?)?;
+    t.raw_set("request_ask", lua.create_function(request_ask)?)?;
+    t.raw_set(
+        "budget_remaining",
+        lua.create_function(|lua, ()| {
+            let b = with_host(lua, |h| {
+                let mut b = h.budget.clone();
+                if b.limits.max_elapsed_ms.is_some() {
+                    b.created_at = h.clock.now_ms() - b.created_at;
+                }
+                b
+            });
+            let l = &b.limits;
+            if l.max_llm_calls.is_none() && l.max_tokens.is_none() && l.max_elapsed_ms.is_none() {
+                return Ok(Value::Nil);
+            }
+            let t = lua.create_table()?;
+            if let Some(m) = l.max_llm_calls {
+                t.raw_set("llm_calls", m.saturating_sub(b.calls_used) as i64)?;
+            }
+            if let Some(m) = l.max_elapsed_ms {
+                let elapsed = b.created_at.max(0) as u64;
+                t.raw_set("elapsed_ms", m.saturating_sub(elapsed) as i64)?;
+            }
+            if let Some(m) = l.max_tokens {
+                t.raw_set("tokens", m.saturating_sub(b.tokens_used) as i64)?;
+            }
+            Ok(Value::Table(t))
+        })?,
+    )?;
+    t.raw_set(
+        "llm_calls",
+        lua.create_function(|lua, ()| Ok(with_host(lua, |h| h.budget.calls_used as i64)))?,
+    )?;
+    t.raw_set(
+        "progress",
+        lua.create_function(|lua, (step, total, msg): (Value, Value, Value)| {
+            let as_count = |v: &Value| match v {
+                Value::Integer(i) if *i >= 0 => Some(*i as u64),
+                Value::Number(n) if *n >= 0.0 && n.fract() == 0.0 => Some(*n as u64),
+                _ => None,
+            };
+            let (Some(step), Some(total)) = (as_count(&step), as_count(&total)) else {
+                return Ok(Some(
+                    "alc.progress: step and total must be non-negative integers".to_string(),
+                ));
+            };
+            let message = coerce_string(&msg).unwrap_or_default();
+            with_host(lua, |h| {
+                h.buffer.progress = Some(Progress {
+                    step,
+                    total,
+                    message,
+                })
+            });
+            Ok(None)
+        })?,
+    )?;
+    t.raw_set(
+        "stats_record",
+        lua.create_function(|lua, (key, value): (Value, Value)| {
+            let key = match &key {
+                Value::String(s) if !s.as_bytes().is_empty() && s.as_bytes().len() <= 128 => {
+                    s.to_string_lossy()
+                }
+                _ => {
+                    return Ok(Some(
+                        "alc.stats.record: key must be a non-empty string of at most 128 bytes"
+                            .to_string(),
+                    ))
+                }
+            };
+            let value = match crate::json::to_json(lua, &value) {
+                Ok(v) => v,
+                Err(e) => return Ok(Some(format!("alc.stats.record: {e}"))),
+            };
+            with_host(lua, |h| {
+                let mut all = h.custom_all.clone();
+                all.insert(key.clone(), value.clone());
+                let size: usize = all.iter().map(|(k, v)| k.len() + v.to_string().len()).sum();
+                if all.len() > 256 || size > 64 * 1024 {
+                    return Ok(Some(
+                        "stats_limit: at most 256 keys and 64 KiB of custom stats".to_string(),
+                    ));
+                }
+                h.custom_all = all;
+                h.buffer.custom.insert(key, value);
+                Ok(None)
+            })
+        })?,
+    )?;
+    t.raw_set(
+        "stats_get",
+        lua.create_function(|lua, key: String| {
+            let v = with_host(lua, |h| h.custom_all.get(&key).cloned());
+            match v {
+                Some(v) => crate::json::from_json(lua, &v),
+                None => Ok(Value::Nil),
+            }
+        })?,
+    )?;
+    Ok(t)
+}

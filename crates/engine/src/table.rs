@@ -1,0 +1,112 @@
+//! The session table: one `SessionCell` per hosted session, sharded by id.
+//!
+//! A cell holds the session's `SessionCore` (mutated only through
+//! `SessionMachine::apply`, under the cell's mutex), the VM set while it is parked
+//! (`Hot`), the spec needed to build it when `Cold`, and a watch channel whose value is
+//! bumped at every transition so waiters and observers wake without polling.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::AtomicU8;
+use std::sync::Arc;
+
+use alc_core::{SessionCore, SessionId, SessionSpec};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::vm::VmSet;
+
+const SHARDS: usize = 16;
+
+/// What the cell's mutex guards.
+pub struct CellState {
+    /// The session's state machine record.
+    pub core: SessionCore,
+    /// The VM set while parked here (`SlotState::Hot`).
+    pub vm: Option<VmSet>,
+}
+
+/// One hosted session.
+pub struct SessionCell {
+    /// The session id.
+    pub id: SessionId,
+    /// Spec (to build the VM when the slot is cold).
+    pub spec: Arc<SessionSpec>,
+    /// Session seed.
+    pub seed: u64,
+    /// Abort cell read by the instruction hook.
+    pub abort: Arc<AtomicU8>,
+    /// Core and VM, under one lock.
+    pub state: Mutex<CellState>,
+    /// Bumped (with the core's version) at every transition.
+    pub changed: watch::Sender<u64>,
+}
+
+impl SessionCell {
+    /// A new cell around a freshly spawned core.
+    pub fn new(core: SessionCore, spec: Arc<SessionSpec>, seed: u64) -> Arc<SessionCell> {
+        let (changed, _) = watch::channel(core.version);
+        Arc::new(SessionCell {
+            id: core.id.clone(),
+            spec,
+            seed,
+            abort: Arc::new(AtomicU8::new(0)),
+            state: Mutex::new(CellState { core, vm: None }),
+            changed,
+        })
+    }
+
+    /// Wakes everyone waiting on this session.
+    pub fn notify(&self, version: u64) {
+        self.changed.send_replace(version);
+    }
+}
+
+/// The sharded map of hosted sessions.
+pub struct SessionTable {
+    shards: Vec<Mutex<HashMap<SessionId, Arc<SessionCell>>>>,
+}
+
+impl Default for SessionTable {
+    fn default() -> Self {
+        SessionTable {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+impl SessionTable {
+    fn shard(&self, id: &SessionId) -> &Mutex<HashMap<SessionId, Arc<SessionCell>>> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// Looks a session up.
+    pub fn get(&self, id: &SessionId) -> Option<Arc<SessionCell>> {
+        self.shard(id).lock().get(id).cloned()
+    }
+
+    /// Inserts a session.
+    pub fn insert(&self, cell: Arc<SessionCell>) {
+        self.shard(&cell.id).lock().insert(cell.id.clone(), cell);
+    }
+
+    /// Removes a session.
+    pub fn remove(&self, id: &SessionId) -> Option<Arc<SessionCell>> {
+        self.shard(id).lock().remove(id)
+    }
+
+    /// Number of hosted sessions.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// All hosted cells (a snapshot of the table).
+    pub fn cells(&self) -> Vec<Arc<SessionCell>> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.lock().values().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+}

@@ -1,0 +1,540 @@
+//! One session's Lua VM and the step driver (engine.md §4.5).
+//!
+//! A `VmSet` owns a sandboxed `mlua::Lua` state and the session's root coroutine. It is
+//! moved as one value between the session table and the worker that steps it; nothing
+//! else ever touches it. A step resumes the root coroutine and classifies how it came
+//! back: a host request (pause), a preemption, a return, an error or an abort.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use alc_core::{Answer, FailureKind, Program, SessionId, SessionSpec};
+use mlua::thread::ThreadStatus;
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value};
+
+use crate::hook::{self, StepControl};
+use crate::host::{self, BridgeLimits, BudgetView, HostRequest, VmHost};
+use crate::services::HostServices;
+
+const SANDBOX_LUA: &str = include_str!("../lua/sandbox.lua");
+const ALC_LUA: &str = include_str!("../lua/alc.lua");
+
+/// The address whose light userdata tags host-yields.
+static HOST_TAG: u8 = 0;
+/// The address whose light userdata tags user yields.
+static USER_TAG: u8 = 0;
+
+fn tag(p: &'static u8) -> Value {
+    Value::LightUserData(mlua::LightUserData(p as *const u8 as *mut std::ffi::c_void))
+}
+
+/// Settings a VM is built with.
+#[derive(Clone, Debug)]
+pub struct VmSettings {
+    /// Lua heap limit in bytes.
+    pub memory_limit: usize,
+    /// Instructions between hook calls.
+    pub hook_interval: u32,
+    /// Bridge caps.
+    pub limits: BridgeLimits,
+    /// Largest encoded session result.
+    pub max_result_bytes: usize,
+    /// Run a full GC at park once the heap grew this much since the last one.
+    pub gc_park_growth_bytes: usize,
+}
+
+/// How one step ended, before the state machine sees it.
+#[derive(Debug)]
+pub enum StepEnd {
+    /// The script asked for something from outside.
+    Request(HostRequest),
+    /// The slice ran out (or the engine asked the step to park).
+    Preempted,
+    /// The program returned this JSON value.
+    Finished(serde_json::Value),
+    /// The program failed.
+    Failed {
+        /// Failure class.
+        kind: FailureKind,
+        /// Answer-error code when `kind` is `answer_error`.
+        code: Option<String>,
+        /// `tostring(err)`.
+        message: String,
+        /// Stack lines, logical chunk names only.
+        traceback: Option<String>,
+    },
+    /// Cancel, deadline or CPU limit stopped the step.
+    Aborted,
+}
+
+/// A session's VM and root coroutine.
+pub struct VmSet {
+    lua: Lua,
+    main: Thread,
+    first_args: Option<(Function, Value)>,
+    awaiting: Option<HostRequest>,
+    settings: VmSettings,
+    gc_baseline: Option<usize>,
+}
+
+/// A VM that could not be built (syntax error, invalid ctx, engine fault).
+#[derive(Debug)]
+pub struct BuildFailure {
+    /// `lua_error` for script faults, `engine_error` for ours.
+    pub kind: FailureKind,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl BuildFailure {
+    fn engine(e: impl std::fmt::Display) -> Self {
+        BuildFailure {
+            kind: FailureKind::EngineError,
+            message: format!("engine: {e}"),
+        }
+    }
+}
+
+/// Inputs of `VmSet::build`.
+pub struct VmInit<'a> {
+    /// The session.
+    pub session_id: SessionId,
+    /// What to run.
+    pub spec: &'a SessionSpec,
+    /// Embedder services.
+    pub services: &'a HostServices,
+    /// The session's abort cell.
+    pub abort: Arc<AtomicU8>,
+    /// Budget limits and creation time.
+    pub budget: BudgetView,
+    /// Session seed.
+    pub seed: u64,
+    /// VM settings.
+    pub settings: VmSettings,
+}
+
+impl VmSet {
+    /// Builds the sandboxed VM, runs the preludes and prepares the root coroutine.
+    pub fn build(init: VmInit<'_>) -> Result<VmSet, BuildFailure> {
+        let libs = StdLib::COROUTINE
+            | StdLib::TABLE
+            | StdLib::IO
+            | StdLib::OS
+            | StdLib::STRING
+            | StdLib::UTF8
+            | StdLib::MATH
+            | StdLib::PACKAGE;
+        let lua = Lua::new_with(libs, LuaOptions::default()).map_err(BuildFailure::engine)?;
+        // SAFETY: the state is valid; the hook only reads this thread's step control.
+        unsafe {
+            lua.exec_raw::<()>((), |state| {
+                hook::install(state, init.settings.hook_interval);
+            })
+            .map_err(BuildFailure::engine)?;
+        }
+
+        // ctx: JSON → Lua; `ctx.env` is consumed into the env snapshot.
+        let mut ctx = init.spec.ctx.clone();
+        let mut env: BTreeMap<String, String> = init.services.env_allow.clone();
+        if let Some(obj) = ctx.as_object_mut() {
+            if let Some(serde_json::Value::Object(e)) = obj.remove("env") {
+                if let Some(serde_json::Value::Object(inject)) = e.get("inject") {
+                    for (k, v) in inject {
+                        if let Some(s) = v.as_str() {
+                            env.insert(k.clone(), s.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        env.extend(init.spec.env.clone());
+
+        lua.set_app_data(VmHost::new(
+            init.session_id,
+            init.abort,
+            init.services.clock.clone(),
+            init.services.modules.clone(),
+            init.spec.resolver.clone(),
+            init.settings.limits.clone(),
+            init.budget,
+            init.seed,
+            env,
+            init.spec.human_channel,
+        ));
+
+        let result = (|| -> mlua::Result<(Thread, Function, Value)> {
+            crate::json::JsonMarks::install(&lua)?;
+            let p = lua.create_table()?;
+            p.raw_set("HOST", tag(&HOST_TAG))?;
+            p.raw_set("USER", tag(&USER_TAG))?;
+            p.raw_set("host", host::host_table(&lua)?)?;
+            let p: Table = lua.load(SANDBOX_LUA).set_name("=[alc sandbox]").call(p)?;
+            let json = lua.create_table()?;
+            crate::json::register(&lua, &json)?;
+            p.raw_set("json", json)?;
+            let alc: Table = lua
+                .load(ALC_LUA)
+                .set_name("=[alc prelude]")
+                .call(p.clone())?;
+            lua.globals().raw_set("alc", alc)?;
+            let ctx_value = crate::json::from_json(&lua, &ctx)?;
+            let ctx_value = if ctx_value.is_nil() {
+                Value::Table(lua.create_table()?)
+            } else {
+                ctx_value
+            };
+            lua.globals().raw_set("ctx", ctx_value.clone())?;
+            // Seed the stock generator with the session seed (lua-api.md §1.6).
+            let math: Table = lua.globals().raw_get("math")?;
+            let randomseed: Function = math.raw_get("randomseed")?;
+            randomseed.call::<()>(init.seed as i64)?;
+            let entry: Function = p.raw_get("entry")?;
+            let thread = lua.create_thread(entry)?;
+            let main_fn: Function = match &init.spec.program {
+                Program::Code { source, name } => {
+                    let name = name.clone().unwrap_or_else(|| "session".to_string());
+                    let src = source.clone();
+                    match lua.load(src).set_name(format!("={name}")).into_function() {
+                        Ok(f) => f,
+                        Err(mlua::Error::SyntaxError { message, .. }) => {
+                            return Err(mlua::Error::SyntaxError {
+                                message,
+                                incomplete_input: false,
+                            })
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Program::Package { name, entry } => {
+                    let make: Function = p.raw_get("package_main")?;
+                    make.call((name.clone(), entry.clone()))?
+                }
+            };
+            Ok((thread, main_fn, ctx_value))
+        })();
+        let (main, main_fn, ctx_value) = match result {
+            Ok(t) => t,
+            Err(mlua::Error::SyntaxError { message, .. }) => {
+                return Err(BuildFailure {
+                    kind: FailureKind::LuaError,
+                    message,
+                })
+            }
+            Err(mlua::Error::MemoryError(m)) => {
+                return Err(BuildFailure {
+                    kind: FailureKind::OutOfMemory,
+                    message: m,
+                })
+            }
+            Err(e) => return Err(BuildFailure::engine(e)),
+        };
+        lua.set_memory_limit(init.settings.memory_limit)
+            .map_err(BuildFailure::engine)?;
+        Ok(VmSet {
+            lua,
+            main,
+            first_args: Some((main_fn, ctx_value)),
+            awaiting: None,
+            settings: init.settings,
+            gc_baseline: None,
+        })
+    }
+
+    /// Bytes used by the VM's heap.
+    pub fn used_memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+
+    /// Prepares the budget view and CPU accounting of the next step.
+    pub fn prepare_step(&mut self, calls_used: u64, tokens_used: u64, cpu_ms_before: u64) {
+        host::with_host(&self.lua, |h| {
+            h.budget.calls_used = calls_used;
+            h.budget.tokens_used = tokens_used;
+            h.cpu_ms_before = cpu_ms_before;
+            h.step_started = h.clock.monotonic();
+        });
+    }
+
+    /// Takes what the step logged, its progress and custom metrics.
+    pub fn take_buffer(&mut self) -> host::StepBuffer {
+        host::with_host(&self.lua, |h| std::mem::take(&mut h.buffer))
+    }
+
+    /// Runs one step. `answers` are the replies to the previous pause, in issue order.
+    pub fn step(&mut self, answers: Option<Vec<Answer>>, ctl: &StepControl<'_>) -> StepEnd {
+        let args = match self.reply_args(answers) {
+            Ok(a) => a,
+            Err(e) => return engine_failure(e),
+        };
+        let resumed = hook::with_control(ctl, || self.main.resume::<MultiValue>(args));
+        let aborted = ctl.abort.load(Ordering::Acquire) != hook::ABORT_NONE;
+        let end = match resumed {
+            Ok(values) => self.classify(values, aborted),
+            Err(_) if aborted => StepEnd::Aborted,
+            Err(mlua::Error::MemoryError(_)) => StepEnd::Failed {
+                kind: FailureKind::OutOfMemory,
+                code: None,
+                message: "not enough memory".into(),
+                traceback: None,
+            },
+            Err(e) => StepEnd::Failed {
+                kind: FailureKind::LuaError,
+                code: None,
+                message: e.to_string(),
+                traceback: None,
+            },
+        };
+        match &end {
+            StepEnd::Request(_) => self.collect_at_park(),
+            StepEnd::Finished(_) | StepEnd::Failed { .. } | StepEnd::Aborted => {
+                host::with_host(&self.lua, |h| h.flush_io());
+            }
+            StepEnd::Preempted => {}
+        }
+        end
+    }
+
+    /// Full GC before parking when the heap grew enough (engine.md §5.7).
+    fn collect_at_park(&mut self) {
+        let used = self.lua.used_memory();
+        let grew = match self.gc_baseline {
+            None => true,
+            Some(base) => used > base + self.settings.gc_park_growth_bytes,
+        };
+        if grew {
+            let _ = self.lua.gc_collect();
+            let _ = self.lua.gc_collect();
+            self.gc_baseline = Some(self.lua.used_memory());
+        }
+    }
+
+    fn reply_args(&mut self, answers: Option<Vec<Answer>>) -> mlua::Result<MultiValue> {
+        if let Some((f, ctx)) = self.first_args.take() {
+            return Ok(MultiValue::from_iter([Value::Function(f), ctx]));
+        }
+        let Some(request) = self.awaiting.take() else {
+            return Ok(MultiValue::new());
+        };
+        let answers = answers.unwrap_or_default();
+        let lua = &self.lua;
+        match request {
+            HostRequest::Llm { .. } => {
+                let texts = lua.create_table()?;
+                let mut failure: Option<String> = None;
+                for (i, a) in answers.iter().enumerate() {
+                    if let Some(t) = &a.text {
+                        texts.raw_set(i + 1, lua.create_string(t)?)?;
+                    } else if let Some(e) = &a.error {
+                        host::with_host(lua, |h| {
+                            h.answer_errors
+                                .push_back((e.code.clone(), e.message.clone()));
+                            while h.answer_errors.len() > 16 {
+                                h.answer_errors.pop_front();
+                            }
+                        });
+                        if failure.is_none() {
+                            failure = Some(e.message.clone());
+                        }
+                        texts.raw_set(i + 1, "")?;
+                    }
+                }
+                let failure = match failure {
+                    Some(f) => Value::String(lua.create_string(&f)?),
+                    None => Value::Nil,
+                };
+                Ok(MultiValue::from_iter([Value::Table(texts), failure]))
+            }
+            HostRequest::Ask(q) => {
+                let a = answers.into_iter().next();
+                let Some(a) = a else {
+                    return Ok(MultiValue::new());
+                };
+                if let Some(status) = a.ask_status {
+                    let s = serde_json::to_value(status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_else(|| "cancelled".into());
+                    return Ok(MultiValue::from_iter([
+                        Value::Nil,
+                        Value::String(lua.create_string(&s)?),
+                    ]));
+                }
+                let text = a.text.unwrap_or_default();
+                let value = if q.schema.is_some() {
+                    match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(v) => crate::json::from_json(lua, &v)?,
+                        Err(_) => Value::String(lua.create_string(&text)?),
+                    }
+                } else {
+                    Value::String(lua.create_string(&text)?)
+                };
+                Ok(MultiValue::from_iter([
+                    value,
+                    Value::String(lua.create_string("accepted")?),
+                ]))
+            }
+        }
+    }
+
+    fn classify(&mut self, values: MultiValue, aborted: bool) -> StepEnd {
+        let v: Vec<Value> = values.into_iter().collect();
+        if self.main.status() == ThreadStatus::Finished {
+            return self.classify_return(v, aborted);
+        }
+        if v.is_empty() {
+            return if aborted {
+                StepEnd::Aborted
+            } else {
+                StepEnd::Preempted
+            };
+        }
+        if v[0] == tag(&HOST_TAG) {
+            let token = match v.get(1) {
+                Some(Value::Integer(t)) => *t as u64,
+                _ => return engine_failure("host-yield without a request token"),
+            };
+            let request = host::with_host(&self.lua, |h| match h.pending.take() {
+                Some((t, r)) if t == token => Some(r),
+                _ => None,
+            });
+            return match request {
+                Some(r) => {
+                    self.awaiting = Some(r.clone());
+                    StepEnd::Request(r)
+                }
+                None => engine_failure("host-yield names no prepared request"),
+            };
+        }
+        engine_failure("the root coroutine yielded an unknown value")
+    }
+
+    fn classify_return(&mut self, v: Vec<Value>, aborted: bool) -> StepEnd {
+        let ok = matches!(v.first(), Some(Value::Boolean(true)));
+        if ok {
+            let value = v.get(1).cloned().unwrap_or(Value::Nil);
+            return match crate::json::to_json(&self.lua, &value) {
+                Ok(json) => {
+                    let size = json.to_string().len();
+                    if size > self.settings.max_result_bytes {
+                        StepEnd::Failed {
+                            kind: FailureKind::InvalidResult,
+                            code: None,
+                            message: format!(
+                                "session result: {size} bytes exceeds the limit of {} bytes",
+                                self.settings.max_result_bytes
+                            ),
+                            traceback: None,
+                        }
+                    } else {
+                        StepEnd::Finished(json)
+                    }
+                }
+                Err(e) => StepEnd::Failed {
+                    kind: FailureKind::InvalidResult,
+                    code: None,
+                    message: format!("session result: {e}"),
+                    traceback: None,
+                },
+            };
+        }
+        if aborted || v.get(1).is_some_and(hook::is_abort_value) {
+            return StepEnd::Aborted;
+        }
+        let message = match v.get(1) {
+            Some(Value::String(s)) => s.to_string_lossy(),
+            Some(other) => format!("error object: {}", other.type_name()),
+            None => "error object: nil".to_string(),
+        };
+        let traceback = match v.get(2) {
+            Some(Value::String(s)) => Some(s.to_string_lossy()),
+            _ => None,
+        };
+        let handler_skipped = matches!(v.get(3), Some(Value::Boolean(true)));
+        if handler_skipped && message == "not enough memory" {
+            return StepEnd::Failed {
+                kind: FailureKind::OutOfMemory,
+                code: None,
+                message,
+                traceback: None,
+            };
+        }
+        let (kind, code) = self.classify_message(&message);
+        StepEnd::Failed {
+            kind,
+            code,
+            message,
+            traceback,
+        }
+    }
+
+    /// Failure classification by message (engine.md §5.6, §13 note 13).
+    fn classify_message(&self, message: &str) -> (FailureKind, Option<String>) {
+        let body = strip_position(message);
+        if body.starts_with("budget_exceeded:") {
+            return (FailureKind::BudgetExceeded, None);
+        }
+        let code = host::with_host(&self.lua, |h| {
+            h.answer_errors
+                .iter()
+                .rev()
+                .find(|(_, m)| m == message || m == body)
+                .map(|(c, _)| c.clone())
+        });
+        match code {
+            Some(c) => (FailureKind::AnswerError, Some(c)),
+            None => (FailureKind::LuaError, None),
+        }
+    }
+}
+
+/// Strips an optional leading `chunk:line: ` from an error message.
+fn strip_position(message: &str) -> &str {
+    if let Some((head, rest)) = message.split_once(": ") {
+        if let Some((_, line)) = head.rsplit_once(':') {
+            if !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) {
+                return rest;
+            }
+        }
+    }
+    message
+}
+
+fn engine_failure(e: impl std::fmt::Display) -> StepEnd {
+    StepEnd::Failed {
+        kind: FailureKind::EngineError,
+        code: None,
+        message: format!("engine: {e}"),
+        traceback: None,
+    }
+}
+
+/// A step control for running a VM outside the scheduler (tests, tools).
+pub struct LocalControl {
+    /// Abort cell.
+    pub abort: Arc<AtomicU8>,
+    queue: std::sync::atomic::AtomicUsize,
+    park: std::sync::atomic::AtomicBool,
+}
+
+impl LocalControl {
+    /// A control with no slicing pressure.
+    pub fn new(abort: Arc<AtomicU8>) -> Self {
+        LocalControl {
+            abort,
+            queue: std::sync::atomic::AtomicUsize::new(0),
+            park: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+    /// The step control borrowing this one.
+    pub fn control(&self) -> StepControl<'_> {
+        StepControl {
+            abort: &self.abort,
+            queue_len: &self.queue,
+            slice_deadline: Instant::now() + std::time::Duration::from_secs(3600),
+            cpu_deadline: None,
+            park: &self.park,
+        }
+    }
+}
