@@ -224,7 +224,7 @@ pub fn run(args: RunArgs, quiet: bool) -> u8 {
     spec.human_channel = human_channel;
     spec.labels.insert("kind".into(), "run".into());
     if let Some(t) = args.timeout {
-        if !(t > 0.0) {
+        if t.is_nan() || t <= 0.0 {
             return usage_error("--timeout must be a positive number of seconds", None);
         }
         spec.limits.deadline_ms = Some((t * 1000.0) as u64);

@@ -341,7 +341,7 @@ impl Engine {
                 Some(core.snapshot(&SnapshotOptions::default()))
             })
             .collect();
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         out.truncate(limit);
         out
     }

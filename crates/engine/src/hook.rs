@@ -52,7 +52,8 @@ pub fn with_control<R>(ctl: &StepControl<'_>, f: impl FnOnce() -> R) -> R {
             CURRENT.with(|c| c.set(self.0));
         }
     }
-    let ptr = ctl as *const StepControl<'_> as *const StepControl<'static>;
+    // The pointer is only dereferenced while `f` runs, i.e. while `ctl` is alive.
+    let ptr = (ctl as *const StepControl<'_>).cast::<StepControl<'static>>();
     let previous = CURRENT.with(|c| c.replace(ptr));
     let _reset = Reset(previous);
     f()
@@ -73,7 +74,7 @@ pub unsafe fn install(state: *mut ffi::lua_State, every: u32) {
 
 /// True if `v` is the abort error value.
 pub fn is_abort_value(v: &mlua::Value) -> bool {
-    matches!(v, mlua::Value::LightUserData(ud) if ud.0 as *const u8 == &ABORT_TAG as *const u8)
+    matches!(v, mlua::Value::LightUserData(ud) if std::ptr::eq(ud.0 as *const u8, &ABORT_TAG))
 }
 
 unsafe extern "C-unwind" fn count_hook(state: *mut ffi::lua_State, _ar: *mut ffi::lua_Debug) {

@@ -663,9 +663,7 @@ fn traceback(lua: &Lua, _: ()) -> mlua::Result<String> {
                 ("main", _) => "in main chunk".to_string(),
                 (_, Some(n)) => format!("in function '{n}'"),
                 ("C", None) => "in ?".to_string(),
-                (_, None) => match line {
-                    _ => "in function <anonymous>".to_string(),
-                },
+                (_, None) => "in function <anonymous>".to_string(),
             };
             Some(format!("\t{place} {desc}"))
         }) else {
