@@ -1,1 +1,304 @@
-fn main() {}
+//! `alc-bench`: benchmarks of the engine, printed as one JSON object.
+//!
+//! ```text
+//! cargo run --release --bin alc-bench -- engine --json [--sessions N]
+//! ```
+//! Figures and the machine they were taken on are recorded in `docs/benchmarks.md`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alc_core::{
+    Answer, Answers, CancelCode, CancelReason, EngineConfig, Phase, Program, SessionId,
+    SessionSpec, SnapshotOptions, UntilPause,
+};
+use alc_engine::{Engine, HostServices, NoModules};
+use serde_json::json;
+
+struct Options {
+    sessions: usize,
+    resume_iters: usize,
+    spawn_iters: usize,
+    cancel_trials: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some("engine") {
+        eprintln!("usage: alc-bench engine [--json] [--sessions N] [--quick]");
+        std::process::exit(2);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut opts = Options {
+        sessions: if quick { 10_000 } else { 100_000 },
+        resume_iters: if quick { 20_000 } else { 100_000 },
+        spawn_iters: if quick { 2_000 } else { 10_000 },
+        cancel_trials: if quick { 20 } else { 100 },
+    };
+    if let Some(i) = args.iter().position(|a| a == "--sessions") {
+        opts.sessions = args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                eprintln!("error: --sessions takes a number");
+                std::process::exit(2)
+            });
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let report = rt.block_on(run_all(&opts));
+    println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+}
+
+fn start(workers: usize) -> Engine {
+    let config = EngineConfig {
+        workers,
+        ..EngineConfig::default()
+    };
+    let services = HostServices {
+        modules: Arc::new(NoModules),
+        ..HostServices::default()
+    };
+    Engine::start_blocking(config, services).expect("engine starts")
+}
+
+fn spec(code: &str) -> SessionSpec {
+    SessionSpec::new(Program::Code {
+        source: code.to_string(),
+        name: None,
+    })
+}
+
+/// Resident set size of this process, in bytes (Linux procfs).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[idx]
+}
+
+async fn run_all(o: &Options) -> serde_json::Value {
+    let paused = paused_memory(o.sessions).await;
+    let resume = resume_overhead(o.resume_iters).await;
+    let spawn = spawn_latency(o.spawn_iters).await;
+    let cancel = cancel_latency(o.cancel_trials).await;
+    let fib = fib27().await;
+    json!({
+        "machine": {
+            "cpu": cpu_model(),
+            "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+            "journal": "memory",
+        },
+        "paused_sessions": paused["paused_sessions"],
+        "rss_per_paused_kb": paused["rss_per_paused_kb"],
+        "vm_bytes_per_paused_kb": paused["vm_bytes_per_paused_kb"],
+        "resume_overhead_us_median": resume["median_us"],
+        "resume_overhead_us_p99": resume["p99_us"],
+        "spawn_us_median": spawn["median_us"],
+        "spawn_us_p99": spawn["p99_us"],
+        "spawn_call_us_median": spawn["call_median_us"],
+        "cancel_latency_ms_max": cancel["max_ms"],
+        "cancel_latency_ms_median": cancel["median_ms"],
+        "cancel_to_worker_free_ms_max": cancel["worker_free_max_ms"],
+        "fib27_ms": fib["engine_ms"],
+        "fib27_plain_lua_ms": fib["plain_ms"],
+        "fib27_ratio": fib["ratio"],
+    })
+}
+
+/// N sessions each paused in `alc.llm`: resident bytes per session.
+async fn paused_memory(n: usize) -> serde_json::Value {
+    let engine = start(0);
+    // Warm-up: a few sessions so allocator arenas and code pages are in place.
+    let mut warm = Vec::new();
+    for _ in 0..100 {
+        warm.push(engine.spawn(spec("return alc.llm('hi')")).await.unwrap());
+    }
+    for id in &warm {
+        wait_paused(&engine, id).await;
+    }
+    let rss1 = rss_bytes();
+    let vm1 = engine.stats().vm_bytes;
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(engine.spawn(spec("return alc.llm('hi')")).await.unwrap());
+    }
+    for id in &ids {
+        wait_paused(&engine, id).await;
+    }
+    let rss2 = rss_bytes();
+    let vm2 = engine.stats().vm_bytes;
+    let per = (rss2.saturating_sub(rss1)) as f64 / n as f64 / 1024.0;
+    let vm_per = (vm2.saturating_sub(vm1)) as f64 / n as f64 / 1024.0;
+    engine.shutdown(alc_engine::ShutdownMode::Cancel).await;
+    json!({"paused_sessions": n, "rss_per_paused_kb": round2(per), "vm_bytes_per_paused_kb": round2(vm_per)})
+}
+
+async fn wait_paused(engine: &Engine, id: &SessionId) {
+    match engine
+        .run_until_pause(id, Duration::from_secs(600))
+        .await
+        .expect("session exists")
+    {
+        UntilPause::Paused { .. } => {}
+        other => panic!("expected a pause, got {other:?}"),
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Resume → next pause of a loop of `alc.llm` calls, in process.
+async fn resume_overhead(iters: usize) -> serde_json::Value {
+    let engine = start(0);
+    let mut loop_spec = spec("for i = 1, 1e9 do alc.llm('p') end");
+    loop_spec.ctx = json!({"budget": {"max_llm_calls": 1_000_000_000u64}});
+    let id = engine.spawn(loop_spec).await.unwrap();
+    wait_paused(&engine, &id).await;
+    let mut round = engine
+        .state(&id, &SnapshotOptions::default())
+        .unwrap()
+        .round;
+    let warmup = iters / 10;
+    let mut samples = Vec::with_capacity(iters);
+    for i in 0..warmup + iters {
+        let answers = Answers {
+            round: Some(round),
+            answers: vec![Answer::text(None, "a")],
+        };
+        let t0 = Instant::now();
+        engine.resume(&id, answers).await.unwrap();
+        match engine
+            .run_until_pause(&id, Duration::from_secs(60))
+            .await
+            .unwrap()
+        {
+            UntilPause::Paused { snapshot } => round = snapshot.round,
+            other => panic!("expected a pause, got {other:?}"),
+        }
+        if i >= warmup {
+            samples.push(t0.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    engine.shutdown(alc_engine::ShutdownMode::Cancel).await;
+    json!({"median_us": round2(percentile(&samples, 0.5)), "p99_us": round2(percentile(&samples, 0.99))})
+}
+
+/// Sequential spawn of `return 1` followed by wait.
+async fn spawn_latency(iters: usize) -> serde_json::Value {
+    let engine = start(0);
+    let mut total = Vec::with_capacity(iters);
+    let mut call = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t0 = Instant::now();
+        let id = engine.spawn(spec("return 1")).await.unwrap();
+        call.push(t0.elapsed().as_secs_f64() * 1e6);
+        engine.wait(&id).await.unwrap();
+        total.push(t0.elapsed().as_secs_f64() * 1e6);
+    }
+    total.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    call.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    engine.shutdown(alc_engine::ShutdownMode::Cancel).await;
+    json!({
+        "median_us": round2(percentile(&total, 0.5)),
+        "p99_us": round2(percentile(&total, 0.99)),
+        "call_median_us": round2(percentile(&call, 0.5)),
+    })
+}
+
+/// Cancel of a spinning session on a one-worker engine: cancel → Cancelled, and
+/// cancel → worker free (the next trivial session completes).
+async fn cancel_latency(trials: usize) -> serde_json::Value {
+    let engine = start(1);
+    let mut to_cancelled = Vec::with_capacity(trials);
+    let mut to_free = Vec::with_capacity(trials);
+    for _ in 0..trials {
+        let id = engine.spawn(spec("while true do end")).await.unwrap();
+        loop {
+            let s = engine.state(&id, &SnapshotOptions::default()).unwrap();
+            if s.phase == Phase::Running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t0 = Instant::now();
+        engine
+            .cancel(
+                &id,
+                CancelReason {
+                    code: CancelCode::User,
+                    detail: None,
+                },
+            )
+            .await
+            .unwrap();
+        engine.wait(&id).await.unwrap();
+        to_cancelled.push(t0.elapsed().as_secs_f64() * 1e3);
+        let next = engine.spawn(spec("return 1")).await.unwrap();
+        engine.wait(&next).await.unwrap();
+        to_free.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    to_cancelled.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    to_free.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    engine.shutdown(alc_engine::ShutdownMode::Cancel).await;
+    json!({
+        "max_ms": round2(*to_cancelled.last().unwrap_or(&0.0)),
+        "median_ms": round2(percentile(&to_cancelled, 0.5)),
+        "worker_free_max_ms": round2(*to_free.last().unwrap_or(&0.0)),
+    })
+}
+
+const FIB: &str = "local function fib(n) if n < 2 then return n end return fib(n-1) + fib(n-2) end return fib(27)";
+
+/// Pure Lua speed inside a session (hook, sandbox) against an unhooked plain VM.
+async fn fib27() -> serde_json::Value {
+    let engine = start(1);
+    let mut engine_ms = f64::MAX;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let id = engine.spawn(spec(FIB)).await.unwrap();
+        engine.wait(&id).await.unwrap();
+        engine_ms = engine_ms.min(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    engine.shutdown(alc_engine::ShutdownMode::Cancel).await;
+    let mut plain_ms = f64::MAX;
+    for _ in 0..5 {
+        let lua = mlua_plain();
+        let t0 = Instant::now();
+        let _: i64 = lua.load(FIB).eval().expect("fib runs");
+        plain_ms = plain_ms.min(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    json!({"engine_ms": round2(engine_ms), "plain_ms": round2(plain_ms), "ratio": round2(engine_ms / plain_ms)})
+}
+
+fn mlua_plain() -> mlua::Lua {
+    mlua::Lua::new()
+}

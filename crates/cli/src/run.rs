@@ -185,7 +185,7 @@ pub fn run(args: RunArgs, quiet: bool) -> u8 {
             }
         }
         Some("terminal") => {
-            if !std::io::stdin().is_terminal() && std::env::var_os("ALC_FORCE_TERMINAL").is_none() {
+            if !std::io::stdin().is_terminal() {
                 return usage_error(
                     "--answerer terminal needs stdin to be a terminal",
                     Some("use --answerer scripted:FILE for non-interactive runs"),
