@@ -12,6 +12,7 @@ mod error;
 mod event;
 mod human;
 mod ids;
+mod journal;
 mod machine;
 mod metrics;
 mod outcome;
@@ -33,10 +34,11 @@ pub use error::{
 pub use event::{Event, EventBody, ObserveItem};
 pub use human::check_human_answer;
 pub use ids::{IdError, QueryId, SessionId};
+pub use journal::{ClockSource, JournalRecord, RecordBody, JOURNAL_FORMAT};
 pub use machine::{
-    AbortCause, Ack, CompletedRound, Effects, EventRing, Input, MachineLimits, PendingState,
-    Rejection, SessionCore, SessionMachine, SlotState, StepOutcome, StepReport, TimerKind,
-    TimerRequest, TokenLedger,
+    AbortCause, Ack, Adopted, CompletedRound, Effects, EventRing, Input, MachineLimits,
+    PendingState, Rejection, SessionCore, SessionMachine, SlotState, StepOutcome, StepReport,
+    TimerKind, TimerRequest, TokenLedger,
 };
 pub use metrics::{
     estimate_tokens, BudgetLimits, BudgetRemaining, BudgetStatus, LogEntry, ModelUsage, Progress,

@@ -268,6 +268,31 @@ pub struct SessionCore {
     pub limits: MachineLimits,
 }
 
+/// What adoption (T3) restores from the journal (§7.5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adopted {
+    /// The session.
+    pub id: SessionId,
+    /// `code` or `package`.
+    pub program_kind: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Effective budget.
+    pub budget: BudgetLimits,
+    /// Original creation time.
+    pub created_at: i64,
+    /// Last round issued.
+    pub round: u64,
+    /// The open pause (`Some` → Paused, `None` → Queued).
+    pub pending: Option<PendingState>,
+    /// The last completed round.
+    pub last_round: Option<CompletedRound>,
+    /// Metrics from the journal (`cpu_ms` is reset: not carried across adoption).
+    pub metrics: SessionMetrics,
+    /// Journal records read (for the `recovered` event).
+    pub records: u64,
+}
+
 /// An input to the machine (§2.2).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
@@ -502,6 +527,78 @@ impl SessionCore {
                 due_at: now.saturating_add(d as i64),
                 version: core.version,
             });
+        }
+        (core, fx)
+    }
+
+    /// T3: a session rebuilt from its journal, Paused (with `pending`) or Queued; slot Cold;
+    /// events restart at seq 1 with `recovered`; deadline, idle TTL and open ask timeouts are armed
+    /// (an ask timeout already due fires at once). A Queued session is enqueued.
+    pub fn adopt(a: Adopted, limits: MachineLimits, now: i64) -> (SessionCore, Effects) {
+        let phase = if a.pending.is_some() {
+            Phase::Paused
+        } else {
+            Phase::Queued
+        };
+        let mut metrics = a.metrics;
+        metrics.cpu_ms = 0;
+        let mut tokens = TokenLedger::default();
+        tokens.prompt[metrics.prompt_tokens.source as usize] = 1;
+        tokens.response[metrics.response_tokens.source as usize] =
+            u64::from(metrics.response_tokens.tokens > 0);
+        let mut core = SessionCore {
+            id: a.id,
+            phase,
+            version: 1,
+            round: a.round,
+            slot: SlotState::Cold,
+            in_queue: phase == Phase::Queued,
+            pending: a.pending,
+            last_round: a.last_round,
+            resume_input: None,
+            cancel: None,
+            abort: None,
+            outcome: None,
+            metrics,
+            tokens,
+            budget: a.budget,
+            labels: a.labels,
+            program_kind: a.program_kind,
+            created_at: a.created_at,
+            updated_at: now,
+            last_activity_at: now,
+            ended_at: None,
+            events: EventRing::new(limits.event_ring),
+            limits,
+        };
+        let mut fx = Effects {
+            enqueue: phase == Phase::Queued,
+            ..Effects::default()
+        };
+        core.emit(&mut fx, now, EventBody::Recovered { records: a.records });
+        if let Some(d) = core.limits.deadline_ms {
+            fx.timers.push(TimerRequest {
+                kind: TimerKind::Deadline,
+                due_at: core.created_at.saturating_add(d as i64),
+                version: core.version,
+            });
+        }
+        if let Some(p) = &core.pending {
+            for q in &p.queries {
+                if let QueryRequest::Human { question } = &q.request {
+                    if let (Some(t), false) = (question.timeout_ms, p.answers.contains_key(&q.id)) {
+                        fx.timers.push(TimerRequest {
+                            kind: TimerKind::AskTimeout {
+                                round: p.round,
+                                query: q.id.clone(),
+                            },
+                            due_at: p.issued_at.saturating_add(t as i64),
+                            version: core.version,
+                        });
+                    }
+                }
+            }
+            core.arm_idle(&mut fx, now);
         }
         (core, fx)
     }

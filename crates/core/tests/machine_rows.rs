@@ -739,3 +739,51 @@ fn event_ring_gap() {
     );
     assert_eq!(items.len(), 5);
 }
+
+#[test]
+fn adopt_paused_and_queued() {
+    let mut c = spawn();
+    pause(
+        &mut c,
+        vec![llm(q(0), "p"), human(q(1), &[], Some(500))],
+        2000,
+    );
+    let a = Adopted {
+        id: c.id.clone(),
+        program_kind: "code".into(),
+        labels: BTreeMap::new(),
+        budget: c.budget.clone(),
+        created_at: c.created_at,
+        round: c.round,
+        pending: c.pending.clone(),
+        last_round: None,
+        metrics: c.metrics.clone(),
+        records: 3,
+    };
+    let (mut d, fx) = SessionCore::adopt(a.clone(), limits(), 10_000);
+    assert_eq!((d.phase, d.slot), (Phase::Paused, SlotState::Cold));
+    assert!(!fx.enqueue);
+    assert_eq!(fx.events[0].seq, 1);
+    assert_eq!(fx.events[0].body, EventBody::Recovered { records: 3 });
+    assert!(fx.timers.iter().any(|t| t.kind
+        == TimerKind::AskTimeout {
+            round: 1,
+            query: q(1)
+        }
+        && t.due_at == 2500));
+    assert_eq!(d.metrics.cpu_ms, 0);
+    apply(
+        &mut d,
+        Input::AskTimeout {
+            round: 1,
+            query: q(1),
+        },
+        10_001,
+    )
+    .unwrap();
+    let fx = resume(&mut d, Some(1), vec![Answer::text(Some(q(0)), "a")], 10_002).unwrap();
+    assert_eq!(fx.ack, Some(Ack::Resume(ResumeAck::Continued { round: 1 })));
+    let (q2, fx) = SessionCore::adopt(Adopted { pending: None, ..a }, limits(), 10_000);
+    assert_eq!(q2.phase, Phase::Queued);
+    assert!(fx.enqueue && q2.in_queue);
+}

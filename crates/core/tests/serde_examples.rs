@@ -202,3 +202,51 @@ fn sorted_keys() {
     let s = serde_json::to_string(&serde_json::json!({"b":1,"a":2})).unwrap();
     assert_eq!(s, r#"{"a":2,"b":1}"#);
 }
+
+#[test]
+fn journal_record() {
+    let r: JournalRecord = check(
+        r#"{"session_id":"s-4f1c9a0e8b7d4c2a9e3f5b6a7c8d9e0f","seq":7,"vm":0,"at":1795686058624,"body":{"kind":"clock","source":"os_time","value":1795686058}}"#,
+    );
+    assert!(r.body.is_input());
+    check::<RecordBody>(r#"{"kind":"answer","round":2,"answer":{"query_id":"q-0","text":"A"}}"#);
+    check::<RecordBody>(r#"{"kind":"env_read","key":"K","digest":"00"}"#);
+}
+
+/// §12.5: no newtype variant inside a tagged enum (scan of the crate's sources).
+#[test]
+fn no_newtype_variants_in_tagged_enums() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let src = std::fs::read_to_string(&path).unwrap();
+        let mut in_tagged = false;
+        let mut depth = 0i32;
+        let mut pending_tag = false;
+        for line in src.lines() {
+            let t = line.trim();
+            if t.starts_with("#[serde(tag =") {
+                pending_tag = true;
+            }
+            if pending_tag && t.starts_with("pub enum") {
+                in_tagged = true;
+                pending_tag = false;
+                depth = 0;
+            }
+            if in_tagged {
+                depth += t.matches('{').count() as i32 - t.matches('}').count() as i32;
+                if depth == 1 {
+                    let first = t.chars().next().unwrap_or(' ');
+                    assert!(
+                        !(first.is_ascii_uppercase() && t.contains('(')),
+                        "newtype variant in tagged enum in {}: {t}",
+                        path.display()
+                    );
+                }
+                if depth == 0 && t.ends_with('}') {
+                    in_tagged = false;
+                }
+            }
+        }
+    }
+}

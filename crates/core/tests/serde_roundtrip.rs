@@ -81,8 +81,8 @@ fn request() -> impl Strategy<Value = QueryRequest> {
         any::<bool>(),
         option::of(text()),
     )
-        .prop_map(|(prompt, system, max_tokens, temperature, model, g, u, role)| {
-            QueryRequest::Llm {
+        .prop_map(
+            |(prompt, system, max_tokens, temperature, model, g, u, role)| QueryRequest::Llm {
                 query: LlmQuery {
                     prompt,
                     system,
@@ -93,8 +93,8 @@ fn request() -> impl Strategy<Value = QueryRequest> {
                     underspecified: u,
                     role,
                 },
-            }
-        });
+            },
+        );
     let human = (
         text(),
         vec(text(), 0..3),
@@ -102,15 +102,17 @@ fn request() -> impl Strategy<Value = QueryRequest> {
         option::of(json()),
         option::of(any::<u64>()),
     )
-        .prop_map(|(question, choices, schema, default, timeout_ms)| QueryRequest::Human {
-            question: HumanQuestion {
-                question,
-                choices,
-                schema,
-                default,
-                timeout_ms,
+        .prop_map(
+            |(question, choices, schema, default, timeout_ms)| QueryRequest::Human {
+                question: HumanQuestion {
+                    question,
+                    choices,
+                    schema,
+                    default,
+                    timeout_ms,
+                },
             },
-        });
+        );
     prop_oneof![llm, human]
 }
 
@@ -131,14 +133,18 @@ fn pending_query() -> impl Strategy<Value = PendingQuery> {
 }
 
 fn batch() -> impl Strategy<Value = PendingBatch> {
-    (any::<u64>(), any::<i64>(), vec(pending_query(), 0..4), vec(query_id(), 0..3)).prop_map(
-        |(round, issued_at, queries, answered)| PendingBatch {
+    (
+        any::<u64>(),
+        any::<i64>(),
+        vec(pending_query(), 0..4),
+        vec(query_id(), 0..3),
+    )
+        .prop_map(|(round, issued_at, queries, answered)| PendingBatch {
             round,
             issued_at,
             queries,
             answered,
-        },
-    )
+        })
 }
 
 fn usage() -> impl Strategy<Value = TokenUsage> {
@@ -169,23 +175,37 @@ fn answer() -> impl Strategy<Value = Answer> {
             Just(AskStatus::Timeout)
         ]),
         option::of(usage()),
-        (option::of(text()), option::of(text()), option::of(any::<u64>()), option::of(any::<u32>())),
+        (
+            option::of(text()),
+            option::of(text()),
+            option::of(any::<u64>()),
+            option::of(any::<u32>()),
+        ),
     )
-        .prop_map(|(query_id, text, error, ask_status, usage, (answerer, model, latency_ms, attempts))| Answer {
-            query_id,
-            text,
-            error: error.map(|(code, message)| AnswerError { code, message }),
-            ask_status,
-            usage,
-            meta: AnswerMeta {
-                answerer,
-                provider: None,
-                model,
-                stop_reason: None,
-                latency_ms,
-                attempts,
+        .prop_map(
+            |(
+                query_id,
+                text,
+                error,
+                ask_status,
+                usage,
+                (answerer, model, latency_ms, attempts),
+            )| Answer {
+                query_id,
+                text,
+                error: error.map(|(code, message)| AnswerError { code, message }),
+                ask_status,
+                usage,
+                meta: AnswerMeta {
+                    answerer,
+                    provider: None,
+                    model,
+                    stop_reason: None,
+                    latency_ms,
+                    attempts,
+                },
             },
-        })
+        )
 }
 
 fn cancel_reason() -> impl Strategy<Value = CancelReason> {
@@ -216,8 +236,15 @@ fn outcome() -> impl Strategy<Value = Outcome> {
         Just(FailureKind::JournalError),
         Just(FailureKind::EngineError),
     ];
-    let div = (any::<u32>(), any::<u64>(), text(), text(), option::of(text()), text()).prop_map(
-        |(vm, seq, expected, actual, d, diff)| DivergenceReport {
+    let div = (
+        any::<u32>(),
+        any::<u64>(),
+        text(),
+        text(),
+        option::of(text()),
+        text(),
+    )
+        .prop_map(|(vm, seq, expected, actual, d, diff)| DivergenceReport {
             vm,
             seq,
             expected,
@@ -225,26 +252,34 @@ fn outcome() -> impl Strategy<Value = Outcome> {
             expected_digest: d.clone(),
             actual_digest: d,
             diff,
-        },
-    );
+        });
     prop_oneof![
         json().prop_map(|value| Outcome::Completed { value }),
-        (kind, option::of(text()), text(), option::of(text()), option::of(div)).prop_map(
-            |(kind, code, message, traceback, divergence)| Outcome::Failed {
-                kind,
-                code,
-                message,
-                traceback,
-                divergence
+        (
+            kind,
+            option::of(text()),
+            text(),
+            option::of(text()),
+            option::of(div)
+        )
+            .prop_map(
+                |(kind, code, message, traceback, divergence)| Outcome::Failed {
+                    kind,
+                    code,
+                    message,
+                    traceback,
+                    divergence
+                }
+            ),
+        (cancel_reason(), any::<i64>(), phase()).prop_map(
+            |(reason, requested_at, phase_before)| {
+                Outcome::Cancelled {
+                    reason,
+                    requested_at,
+                    phase_before,
+                }
             }
         ),
-        (cancel_reason(), any::<i64>(), phase()).prop_map(|(reason, requested_at, phase_before)| {
-            Outcome::Cancelled {
-                reason,
-                requested_at,
-                phase_before,
-            }
-        }),
     ]
 }
 
@@ -314,13 +349,16 @@ fn metrics() -> impl Strategy<Value = SessionMetrics> {
 }
 
 fn limits() -> impl Strategy<Value = BudgetLimits> {
-    (option::of(any::<u64>()), option::of(any::<u64>()), option::of(any::<u64>())).prop_map(
-        |(a, b, c)| BudgetLimits {
+    (
+        option::of(any::<u64>()),
+        option::of(any::<u64>()),
+        option::of(any::<u64>()),
+    )
+        .prop_map(|(a, b, c)| BudgetLimits {
             max_llm_calls: a,
             max_tokens: b,
             max_elapsed_ms: c,
-        },
-    )
+        })
 }
 
 fn event_body() -> impl Strategy<Value = EventBody> {
@@ -364,52 +402,59 @@ fn snapshot() -> impl Strategy<Value = Snapshot> {
         metrics(),
         limits(),
         option::of(vec(
-            (query_id(), option::of(text()), option::of(usage()), option::of(any::<i64>())),
+            (
+                query_id(),
+                option::of(text()),
+                option::of(usage()),
+                option::of(any::<i64>()),
+            ),
             0..2,
         )),
     )
-        .prop_map(|(id, phase, n, t, pending, cancel, outcome, metrics, limits, history)| Snapshot {
-            session_id: id,
-            phase,
-            version: n[0],
-            round: n[1],
-            created_at: t[0],
-            updated_at: t[1],
-            last_activity_at: t[2],
-            program_kind: "code".into(),
-            labels: Default::default(),
-            pending,
-            cancel,
-            outcome,
-            metrics,
-            budget: BudgetStatus {
-                remaining: BudgetRemaining {
-                    llm_calls: limits.max_llm_calls,
-                    tokens: None,
-                    elapsed_ms: limits.max_elapsed_ms,
+        .prop_map(
+            |(id, phase, n, t, pending, cancel, outcome, metrics, limits, history)| Snapshot {
+                session_id: id,
+                phase,
+                version: n[0],
+                round: n[1],
+                created_at: t[0],
+                updated_at: t[1],
+                last_activity_at: t[2],
+                program_kind: "code".into(),
+                labels: Default::default(),
+                pending,
+                cancel,
+                outcome,
+                metrics,
+                budget: BudgetStatus {
+                    remaining: BudgetRemaining {
+                        llm_calls: limits.max_llm_calls,
+                        tokens: None,
+                        elapsed_ms: limits.max_elapsed_ms,
+                    },
+                    limits,
                 },
-                limits,
+                last_event_seq: n[2],
+                residency: Residency::Unhosted,
+                owner: Owner::OtherProcess,
+                history: history.map(|h| {
+                    h.into_iter()
+                        .map(|(query_id, response, usage, answered_at)| Exchange {
+                            round: 1,
+                            query_id,
+                            kind: QueryKind::Human,
+                            prompt: "p".into(),
+                            system: None,
+                            response,
+                            error: None,
+                            usage,
+                            asked_at: 0,
+                            answered_at,
+                        })
+                        .collect()
+                }),
             },
-            last_event_seq: n[2],
-            residency: Residency::Unhosted,
-            owner: Owner::OtherProcess,
-            history: history.map(|h| {
-                h.into_iter()
-                    .map(|(query_id, response, usage, answered_at)| Exchange {
-                        round: 1,
-                        query_id,
-                        kind: QueryKind::Human,
-                        prompt: "p".into(),
-                        system: None,
-                        response,
-                        error: None,
-                        usage,
-                        asked_at: 0,
-                        answered_at,
-                    })
-                    .collect()
-            }),
-        })
+        )
 }
 
 proptest! {
