@@ -11,6 +11,7 @@ pub mod hook;
 pub mod host;
 pub mod json;
 pub mod services;
+mod stdlib;
 mod table;
 mod timers;
 pub mod vm;

@@ -178,6 +178,7 @@ impl VmSet {
                 .load(ALC_LUA)
                 .set_name("=[alc prelude]")
                 .call(p.clone())?;
+            crate::stdlib::install(&lua, &alc, &p)?;
             lua.globals().raw_set("alc", alc)?;
             let ctx_value = crate::json::from_json(&lua, &ctx)?;
             let ctx_value = if ctx_value.is_nil() {
