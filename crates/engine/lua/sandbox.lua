@@ -51,17 +51,21 @@ end
 P.can_host_yield = can_host_yield
 
 local function push(can)
+  -- Store first: a memory error here must leave `depth` unchanged.
+  chain[depth + 1] = can
   depth = depth + 1
-  chain[depth] = can
   if not can then blocked = blocked + 1 end
 end
 
-local function pop(...)
+local function pop()
   if chain[depth] == false then blocked = blocked - 1 end
   chain[depth] = nil
   depth = depth - 1
-  return ...
 end
+
+-- A to-be-closed guard that pops the chain stack on every exit path, errors included
+-- (engine.md §13 note 3): a leaked `false` entry would block every later host-yield.
+local POP = raw_setmetatable({}, { __close = function() pop() end })
 
 -- Re-raises an error caught while the VM is aborting, so nothing can swallow an abort.
 local function rethrow_if_aborting(ok, ...)
@@ -83,7 +87,17 @@ end
 
 local function raw_resume_tracked(co, ...)
   push(can_host_yield())
-  return pop(raw_resume(co, ...))
+  local guard <close> = POP
+  return raw_resume(co, ...)
+end
+
+-- Stock argument errors for the shims, so no engine-internal name or position leaks.
+local function check_arg(ok, fname, expected, n, v, argn)
+  if ok then return end
+  argn = argn or 1
+  local got = n < argn and "no value" or raw_type(v)
+  raw_error("bad argument #" .. argn .. " to '" .. fname .. "' (" .. expected .. " expected, got "
+    .. got .. ")", 3)
 end
 
 -- Classifies what a user coroutine handed back and relays host requests and
@@ -108,8 +122,10 @@ local function settle(co, ok, ...)
   return true, ...
 end
 
-local function resume(co, ...)
-  return settle(co, raw_resume_tracked(co, ...))
+local function resume(...)
+  local co = ...
+  check_arg(raw_type(co) == "thread", "resume", "thread", raw_select("#", ...), co)
+  return settle(co, raw_resume_tracked(...))
 end
 
 local function wrap_result(co, ok, ...)
@@ -121,7 +137,9 @@ local function wrap_result(co, ok, ...)
 end
 
 coroutine.resume = resume
-coroutine.wrap = function(f)
+coroutine.wrap = function(...)
+  local f = ...
+  check_arg(raw_type(f) == "function", "wrap", "function", raw_select("#", ...), f)
   local co = raw_create(f)
   return function(...)
     return wrap_result(co, resume(co, ...))
@@ -133,23 +151,36 @@ coroutine.yield = function(...)
   end
   return raw_yield(USER, ...)
 end
-coroutine.close = function(co)
+coroutine.close = function(...)
   if aborting() then raw_error("session aborted", 0) end
+  local co = ...
+  check_arg(raw_type(co) == "thread", "close", "thread", raw_select("#", ...), co)
   return raw_close(co)
 end
 
 -- Finalizers run with hooks off (also when a cancelled VM is dropped), so the sandbox
 -- refuses metatables that carry `__gc`.
-setmetatable = function(t, mt)
+setmetatable = function(...)
+  local t, mt = ...
+  local n = raw_select("#", ...)
+  check_arg(raw_type(t) == "table", "setmetatable", "table", n, t)
+  check_arg(mt == nil and n >= 2 or raw_type(mt) == "table", "setmetatable", "nil or table", n, mt, 2)
   if raw_type(mt) == "table" and raw_rawget(mt, "__gc") ~= nil then
     raw_error("setmetatable: __gc metamethods are not allowed in the sandbox", 2)
   end
-  return raw_setmetatable(t, mt)
+  -- With both arguments checked, the only failure left is a protected metatable.
+  local ok, r = raw_pcall(raw_setmetatable, t, mt)
+  if not ok then raw_error("cannot change a protected metatable", 2) end
+  return r
 end
 
 -- Text chunks only: crafted bytecode can corrupt memory.
-load = function(chunk, name, _mode, ...)
-  if raw_select("#", ...) > 0 then return raw_load(chunk, name, "t", (...)) end
+load = function(...)
+  local chunk, name = ...
+  local n = raw_select("#", ...)
+  local tc = raw_type(chunk)
+  check_arg(tc == "string" or tc == "function", "load", "function", n, chunk)
+  if n >= 4 then return raw_load(chunk, name, "t", (raw_select(4, ...))) end
   return raw_load(chunk, name, "t")
 end
 
@@ -293,8 +324,14 @@ local function engine_searcher(name)
 end
 package.searchers = { preload_searcher, engine_searcher }
 
+-- A module body runs in a non-yieldable context (lua-api.md §1.7 rule 3).
+local function run_module(f, name, extra)
+  push(false)
+  local guard <close> = POP
+  return raw_pcall(f, name, extra)
+end
+
 local function finish_require(name, ok, ...)
-  pop()
   if not ok then
     raw_error((...), 0)
   end
@@ -319,9 +356,7 @@ require = function(name)
       raw_error("module '" .. name .. "' not found:" .. concat(notes), 2)
     end
   end
-  -- A module body runs in a non-yieldable context (lua-api.md §1.7 rule 3).
-  push(false)
-  local value = finish_require(name, raw_pcall(f, name, extra))
+  local value = finish_require(name, run_module(f, name, extra))
   return value, extra
 end
 

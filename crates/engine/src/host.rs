@@ -642,36 +642,44 @@ pub fn module_name_error(name: &str) -> Option<String> {
 }
 
 fn traceback(lua: &Lua, _: ()) -> mlua::Result<String> {
-    let mut lines = vec!["stack traceback:".to_string()];
+    // (short source, what, line, name) of each frame, innermost first.
+    let mut frames: Vec<(String, String, Option<usize>, Option<String>)> = Vec::new();
     // Level 0 is this function, level 1 the error handler; start at the raising frame.
     for level in 2..64 {
-        let Some(line) = lua.inspect_stack(level, |d| {
+        let Some(frame) = lua.inspect_stack(level, |d| {
             let src = d.source();
             let short = src.short_src.map(|s| s.to_string()).unwrap_or_default();
-            if short.starts_with("[alc") {
-                return None;
-            }
-            let line = d.current_line();
-            let what = src.what;
+            let what = src.what.to_string();
             let name = d.names().name.map(|n| n.to_string());
-            let place = match line {
-                Some(l) if what != "C" => format!("{short}:{l}:"),
-                _ if what == "C" => "[C]:".to_string(),
-                _ => format!("{short}:"),
-            };
-            let desc = match (what, name) {
-                ("main", _) => "in main chunk".to_string(),
-                (_, Some(n)) => format!("in function '{n}'"),
-                ("C", None) => "in ?".to_string(),
-                (_, None) => "in function <anonymous>".to_string(),
-            };
-            Some(format!("\t{place} {desc}"))
+            (short, what, d.current_line(), name)
         }) else {
             break;
         };
-        if let Some(line) = line {
-            lines.push(line);
+        frames.push(frame);
+    }
+    let engine = |short: &str| short.starts_with("[alc");
+    let mut lines = vec!["stack traceback:".to_string()];
+    for (i, (short, what, line, name)) in frames.iter().enumerate() {
+        if engine(short) {
+            continue;
         }
+        // A C function the engine's own chunks called (its name would be an internal
+        // upvalue such as `raw_error`) is part of the engine, not of the script.
+        if what == "C" && frames.get(i + 1).is_some_and(|f| engine(&f.0)) {
+            continue;
+        }
+        let place = match line {
+            Some(l) if what != "C" => format!("{short}:{l}:"),
+            _ if what == "C" => "[C]:".to_string(),
+            _ => format!("{short}:"),
+        };
+        let desc = match (what.as_str(), name) {
+            ("main", _) => "in main chunk".to_string(),
+            (_, Some(n)) => format!("in function '{n}'"),
+            ("C", None) => "in ?".to_string(),
+            (_, None) => "in function <anonymous>".to_string(),
+        };
+        lines.push(format!("\t{place} {desc}"));
     }
     Ok(lines.join("\n"))
 }
