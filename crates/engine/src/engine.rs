@@ -86,6 +86,9 @@ struct Inner {
     queue: RunQueue,
     timers: Timers,
     stopping: AtomicBool,
+    /// Set once the workers are joined: nothing will change an open session any more,
+    /// so waiters and observers of open sessions are released.
+    stopped: Arc<AtomicBool>,
     park: AtomicBool,
     running: AtomicUsize,
     vm_bytes: AtomicU64,
@@ -190,6 +193,7 @@ impl Engine {
                 },
                 timers,
                 stopping: AtomicBool::new(false),
+                stopped: Arc::new(AtomicBool::new(false)),
                 park: AtomicBool::new(false),
                 running: AtomicUsize::new(0),
                 vm_bytes: AtomicU64::new(0),
@@ -418,6 +422,7 @@ impl Engine {
             next: from_seq.max(1),
             rx,
             done: false,
+            stopped: self.inner.stopped.clone(),
         })
     }
 
@@ -430,6 +435,9 @@ impl Engine {
         loop {
             if let Some(t) = cell.state.lock().core.terminal() {
                 return Ok(t);
+            }
+            if self.inner.stopped.load(Ordering::Acquire) {
+                return Err(WaitError::ShuttingDown);
             }
             if rx.changed().await.is_err() {
                 return Err(WaitError::ShuttingDown);
@@ -461,6 +469,9 @@ impl Engine {
                         snapshot: Box::new(st.core.snapshot(&SnapshotOptions::default())),
                     });
                 }
+            }
+            if self.inner.stopped.load(Ordering::Acquire) {
+                return Err(WaitError::ShuttingDown);
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => continue,
@@ -509,6 +520,12 @@ impl Engine {
             let _ = h.join();
         }
         inner.timers.stop();
+        // Release everyone waiting on a session that can no longer change.
+        inner.stopped.store(true, Ordering::Release);
+        for cell in inner.table.cells() {
+            let version = cell.state.lock().core.version;
+            cell.notify(version);
+        }
         report.lost = inner
             .table
             .cells()
@@ -525,6 +542,7 @@ pub struct EventStream {
     next: u64,
     rx: tokio::sync::watch::Receiver<u64>,
     done: bool,
+    stopped: Arc<AtomicBool>,
 }
 
 impl EventStream {
@@ -549,6 +567,9 @@ impl EventStream {
                     }
                 }
                 return Some(item);
+            }
+            if self.stopped.load(Ordering::Acquire) {
+                return None;
             }
             if self.rx.changed().await.is_err() {
                 return None;
@@ -585,6 +606,7 @@ fn transition(
     }
     let dropped = if effects.drop_vm { st.vm.take() } else { None };
     let version = st.core.version;
+    let evicted = retain_terminal(inner, cell, &effects);
     drop(st);
     if let Some(vm) = dropped {
         inner
@@ -592,8 +614,32 @@ fn transition(
             .fetch_sub(vm.used_memory() as u64, Ordering::Relaxed);
         drop(vm);
     }
-    after_transition(inner, cell, &effects, version);
+    after_transition(inner, cell, &effects, version, evicted);
     Ok(effects.ack)
+}
+
+/// Records a session that just became terminal in the retention queue and returns the
+/// oldest ones beyond `max_retained_terminal`. Called with the cell's lock held, so the
+/// queue's order is the order of the terminal transitions (a waiter that saw session A
+/// end before spawning B always finds A older than B); the evicted sessions are removed
+/// from the table by the caller after unlocking (lock order: table shard before cell).
+fn retain_terminal(
+    inner: &Inner,
+    cell: &Arc<SessionCell>,
+    effects: &alc_core::Effects,
+) -> Vec<SessionId> {
+    let mut evicted = Vec::new();
+    if effects.terminal {
+        let mut retained = inner.retained.lock();
+        retained.push_back(cell.id.clone());
+        while retained.len() as u64 > inner.config.max_retained_terminal {
+            match retained.pop_front() {
+                Some(old) => evicted.push(old),
+                None => break,
+            }
+        }
+    }
+    evicted
 }
 
 fn after_transition(
@@ -601,23 +647,24 @@ fn after_transition(
     cell: &Arc<SessionCell>,
     effects: &alc_core::Effects,
     version: u64,
+    evicted: Vec<SessionId>,
 ) {
     if effects.enqueue {
         enqueue(inner, cell.clone());
     }
     arm_timers(inner, cell, effects, now_ms(inner));
-    if effects.terminal {
-        let mut retained = inner.retained.lock();
-        retained.push_back(cell.id.clone());
-        while retained.len() as u64 > inner.config.max_retained_terminal {
-            if let Some(old) = retained.pop_front() {
-                inner.table.remove(&old);
-            }
-        }
+    for old in evicted {
+        inner.table.remove(&old);
     }
     if effects.removed {
         inner.table.remove(&cell.id);
-        inner.retained.lock().retain(|id| id != &cell.id);
+        let mut retained = inner.retained.lock();
+        // Retention timers fire in roughly the order sessions ended.
+        if retained.front() == Some(&cell.id) {
+            retained.pop_front();
+        } else {
+            retained.retain(|id| id != &cell.id);
+        }
     }
     cell.notify(version);
 }
@@ -702,7 +749,11 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
         tokens_used,
         cpu_ms_before,
     );
-    let cpu_ms = started.elapsed().as_millis() as u64;
+    // Whole milliseconds for the report; the sub-millisecond rest carries over to the
+    // next step (only the worker holding the session touches it).
+    let step_us = started.elapsed().as_micros() as u64 + cell.cpu_carry_us.load(Ordering::Relaxed);
+    let cpu_ms = step_us / 1000;
+    cell.cpu_carry_us.store(step_us % 1000, Ordering::Relaxed);
     inner.running.fetch_sub(1, Ordering::AcqRel);
 
     let vm_bytes = vm.as_ref().map_or(0, |v| v.used_memory() as u64);
@@ -739,7 +790,7 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
                     code: None,
                     message: format!(
                         "cpu_limit: the session used more than {} ms of Lua CPU time",
-                        inner.config.cpu_limit_ms
+                        cell.spec.limits.cpu_ms.unwrap_or(inner.config.cpu_limit_ms)
                     ),
                     traceback: None,
                     report,
@@ -772,6 +823,7 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
         debug_assert!(false, "a hot slot must hold its VM");
     }
     let version = st.core.version;
+    let evicted = retain_terminal(inner, &cell, &effects);
     drop(st);
     if let Some(vm) = dropped {
         inner
@@ -779,7 +831,7 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
             .fetch_sub(vm.used_memory() as u64, Ordering::Relaxed);
         drop(vm);
     }
-    after_transition(inner, &cell, &effects, version);
+    after_transition(inner, &cell, &effects, version, evicted);
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::AtomicU8;
+use std::sync::atomic::{AtomicU64, AtomicU8};
 use std::sync::Arc;
 
 use alc_core::{SessionCore, SessionId, SessionSpec};
@@ -40,6 +40,9 @@ pub struct SessionCell {
     pub state: Mutex<CellState>,
     /// Bumped (with the core's version) at every transition.
     pub changed: watch::Sender<u64>,
+    /// Step time not yet reported in whole milliseconds (µs), so that many short steps
+    /// still add up in `cpu_ms` and count against the CPU limit.
+    pub cpu_carry_us: AtomicU64,
 }
 
 impl SessionCell {
@@ -53,6 +56,7 @@ impl SessionCell {
             abort: Arc::new(AtomicU8::new(0)),
             state: Mutex::new(CellState { core, vm: None }),
             changed,
+            cpu_carry_us: AtomicU64::new(0),
         })
     }
 
