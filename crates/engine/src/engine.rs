@@ -30,6 +30,9 @@ use crate::table::{SessionCell, SessionTable};
 use crate::timers::{TimerKind, Timers};
 use crate::vm::{StepEnd, VmInit, VmSet, VmSettings};
 
+/// How long `shutdown` waits for running steps to park before cancelling them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// Which sessions `list` returns.
 #[derive(Clone, Debug, Default)]
 pub struct ListFilter {
@@ -514,6 +517,26 @@ impl Engine {
         {
             let _g = inner.queue.items.lock();
             inner.queue.ready.notify_all();
+        }
+        // A step spinning under a C call (a sort comparator, a gsub callback) cannot
+        // park; after a grace period it is cancelled instead, so shutdown never hangs.
+        let grace = Instant::now() + SHUTDOWN_GRACE;
+        while inner.running.load(Ordering::Acquire) > 0 && Instant::now() < grace {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if inner.running.load(Ordering::Acquire) > 0 {
+            for cell in inner.table.cells() {
+                if cell.state.lock().core.phase != Phase::Running {
+                    continue;
+                }
+                let reason = CancelReason {
+                    code: alc_core::CancelCode::Shutdown,
+                    detail: Some("the step could not park within the shutdown grace period".into()),
+                };
+                if transition(inner, &cell, Input::Cancel(reason)).is_ok() {
+                    report.cancelled += 1;
+                }
+            }
         }
         let handles: Vec<_> = inner.workers.lock().drain(..).collect();
         for h in handles {

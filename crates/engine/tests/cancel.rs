@@ -373,7 +373,6 @@ async fn shutdown_cancel_stops_spinners() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known: shutdown(Drain) cannot park a step spinning under a C call (table.sort comparator) and joins its worker forever"]
 async fn shutdown_drain_with_unparkable_spinner() {
     let e = engine_with(1, Arc::new(PackageRoots::default()));
     let b = e
@@ -394,4 +393,11 @@ async fn shutdown_drain_with_unparkable_spinner() {
     .await
     .expect("shutdown(Drain) returns")
     .unwrap();
+    let s = e.state(&b, &Default::default()).unwrap();
+    match s.outcome {
+        Some(alc_core::Outcome::Cancelled { reason, .. }) => {
+            assert_eq!(reason.code, alc_core::CancelCode::Shutdown)
+        }
+        other => panic!("expected a shutdown cancel, got {other:?}"),
+    }
 }

@@ -1,0 +1,477 @@
+-- The `alc` standard library beyond the core (lua-api.md §2.3, §2.7, §2.10–§2.13).
+--
+-- Runs once per VM after `alc.lua`, with `(P, ALC, raw)`: the sandbox's private table,
+-- the `alc` table being built, and the raw Layer-0 functions of `src/stdlib/*.rs`. Raw
+-- functions return `(value, nil)` or `(nil, message)`; the wrappers below raise the
+-- message with `error(msg, 0)`, so every error is a plain string (§1.11).
+--
+-- Combinators look `alc.llm` and friends up through the global `alc` at call time
+-- (checklist item 64), so a script that replaces `alc.llm` changes them too. Returns the
+-- `__index` and `__newindex` metamethods of the `alc.env` userdata.
+local P, ALC, raw = ...
+
+local host_log = P.host.log
+local json_encode = P.json.json_encode
+local json_decode = P.json.json_decode
+local mark_array = P.json.array
+
+local error, type, tostring, tonumber, pairs, ipairs, pcall, require =
+  error, type, tostring, tonumber, pairs, ipairs, pcall, require
+local sfmt, smatch, sfind, ssub, sgsub, slower, sbyte =
+  string.format, string.match, string.find, string.sub, string.gsub, string.lower, string.byte
+local mmax, mmin = math.max, math.min
+local tremove = table.remove
+
+--- The `alc` table scripts see now (the global, or the one being built).
+local function A()
+  local g = alc
+  if type(g) == "table" then return g end
+  return ALC
+end
+
+local function warn_log(source, msg) host_log("warn", source, msg) end
+
+local function bad_arg(fname, n, param, expected, v)
+  error(sfmt("alc.%s: bad argument #%d '%s' (%s expected, got %s)", fname, n, param, expected,
+    type(v)), 0)
+end
+
+local function check_opts(fname, n, opts)
+  if opts ~= nil and type(opts) ~= "table" then bad_arg(fname, n, "opts", "table", opts) end
+end
+
+local function shallow_copy(t)
+  local out = {}
+  if type(t) == "table" then
+    for k, v in pairs(t) do out[k] = v end
+  end
+  return out
+end
+
+local function wrap(f)
+  return function(...)
+    local r, e = f(...)
+    if e ~= nil then error(e, 0) end
+    return r
+  end
+end
+
+-- §2.3 text helpers --------------------------------------------------------------------
+
+ALC.chunk = wrap(raw.chunk)
+ALC.match_enum = wrap(raw.match_enum)
+ALC.match_bool = wrap(raw.match_bool)
+
+function ALC.parse_score(s, default)
+  local digits = smatch(tostring(s), "%d+")
+  if digits == nil then
+    if default == nil then return 5 end
+    return default
+  end
+  local n = tonumber(digits)
+  return mmax(1, mmin(10, n))
+end
+
+function ALC.parse_number(text, pattern)
+  if type(text) ~= "string" then return nil end
+  local m
+  if pattern ~= nil then
+    m = smatch(text, pattern)
+  else
+    m = smatch(text, "%-?%d+%.?%d*")
+  end
+  if m == nil then return nil end
+  return tonumber(m)
+end
+
+local function decode_table(s)
+  if s == nil then return nil end
+  local ok, v = pcall(json_decode, s)
+  if ok and type(v) == "table" then return v end
+  return nil
+end
+
+-- Brace-balanced `open … close` substrings left to right; the first that decodes wins.
+local function scan_balanced(raw_text, open, close)
+  local pos = 1
+  while true do
+    local s = sfind(raw_text, open, pos, true)
+    if s == nil then return nil end
+    local depth, e = 0, nil
+    for i = s, #raw_text do
+      local c = ssub(raw_text, i, i)
+      if c == open then
+        depth = depth + 1
+      elseif c == close then
+        depth = depth - 1
+        if depth == 0 then
+          e = i
+          break
+        end
+      end
+    end
+    if e == nil then return nil end
+    local t = decode_table(ssub(raw_text, s, e))
+    if t ~= nil then return t end
+    pos = e + 1
+  end
+end
+
+function ALC.json_extract(raw_text)
+  if type(raw_text) ~= "string" then return nil end
+  local t = decode_table(raw_text)
+  if t ~= nil then return t end
+  local body = smatch(raw_text, "```json%s*(.-)%s*```") or smatch(raw_text, "```%s*(.-)%s*```")
+  t = decode_table(body)
+  if t ~= nil then return t end
+  t = scan_balanced(raw_text, "{", "}")
+  if t ~= nil then return t end
+  return scan_balanced(raw_text, "[", "]")
+end
+
+function ALC.fingerprint(s)
+  local text = sgsub(slower(tostring(s)), "%s+", " ")
+  text = smatch(text, "^ ?(.-) ?$")
+  local h = 5381
+  for i = 1, #text do
+    h = (h * 33 + sbyte(text, i)) % 4294967296
+  end
+  return sfmt("%08x", h)
+end
+
+-- §2.10 alc.math -------------------------------------------------------------------------
+
+local M = {}
+for name, f in pairs(raw.math) do M[name] = wrap(f) end
+ALC.math = M
+
+-- §2.11 combinators ----------------------------------------------------------------------
+
+function ALC.map(items, fn)
+  if type(items) ~= "table" then bad_arg("map", 1, "items", "table", items) end
+  if type(fn) ~= "function" then bad_arg("map", 2, "fn", "function", fn) end
+  local out = mark_array({})
+  for i, item in ipairs(items) do out[i] = fn(item, i) end
+  return out
+end
+
+function ALC.reduce(items, fn, init)
+  if type(items) ~= "table" then bad_arg("reduce", 1, "items", "table", items) end
+  if type(fn) ~= "function" then bad_arg("reduce", 2, "fn", "function", fn) end
+  local acc, i = init, 1
+  if init == nil then
+    acc, i = items[1], 2
+    if acc == nil then return nil end
+  end
+  while items[i] ~= nil do
+    acc = fn(acc, items[i], i)
+    i = i + 1
+  end
+  return acc
+end
+
+function ALC.filter(items, fn)
+  if type(items) ~= "table" then bad_arg("filter", 1, "items", "table", items) end
+  if type(fn) ~= "function" then bad_arg("filter", 2, "fn", "function", fn) end
+  local out = mark_array({})
+  for i, item in ipairs(items) do
+    if fn(item, i) then out[#out + 1] = item end
+  end
+  return out
+end
+
+function ALC.vote(answers)
+  if type(answers) ~= "table" then bad_arg("vote", 1, "answers", "table", answers) end
+  local counts, order = {}, {}
+  for _, a in ipairs(answers) do
+    local key = smatch(tostring(a), "^%s*(.-)%s*$")
+    if counts[key] == nil then
+      counts[key] = 0
+      order[#order + 1] = key
+    end
+    counts[key] = counts[key] + 1
+  end
+  local winner, count = nil, 0
+  for _, key in ipairs(order) do
+    if counts[key] > count then winner, count = key, counts[key] end
+  end
+  return { winner = winner, count = count, total = #answers }
+end
+
+local function flagged(fname, flag)
+  return function(prompt, opts)
+    check_opts(fname, 2, opts)
+    local o = shallow_copy(opts)
+    o[flag] = true
+    return A().llm(prompt, o)
+  end
+end
+ALC.ground = flagged("ground", "grounded")
+ALC.specify = flagged("specify", "underspecified")
+
+function ALC.llm_safe(prompt, opts, default)
+  local ok, r = pcall(A().llm, prompt, opts)
+  if ok then return r end
+  warn_log("alc.llm_safe", "alc.llm_safe: " .. tostring(r))
+  return default
+end
+
+local JSON_SYSTEM = "You output only valid JSON: no prose, no explanations, no markdown fences."
+
+function ALC.llm_json(prompt, opts)
+  check_opts("llm_json", 2, opts)
+  local a = A()
+  local first = a.llm(prompt, opts)
+  local t = a.json_extract(first)
+  if t ~= nil then return t, first end
+  warn_log("alc.llm_json", "alc.llm_json: response is not valid JSON; retrying once")
+  local o = shallow_copy(opts)
+  o.system = JSON_SYSTEM
+  local repair = "Your previous response could not be parsed as JSON.\n\nPrevious response:\n"
+    .. tostring(first) .. "\n\nOriginal request:\n" .. tostring(prompt)
+    .. "\n\nRespond again to the original request with only valid JSON."
+  local second = a.llm(repair, o)
+  t = a.json_extract(second)
+  if t ~= nil then return t, second end
+  warn_log("alc.llm_json", "alc.llm_json: retry response is not valid JSON either")
+  return nil, second
+end
+
+-- Per-session memo of `alc.cache`: entries by key, keys in insertion order.
+local CACHE_MAX = 256
+local cache_entries, cache_order, cache_count, cache_hits, cache_misses = {}, {}, 0, 0, 0
+local CACHE_FIELDS = { "system", "max_tokens", "temperature", "model", "role", "grounded",
+  "underspecified" }
+
+local function cache_key(prompt, opts)
+  if opts ~= nil and opts.cache_key ~= nil then return "k:" .. tostring(opts.cache_key) end
+  local k = { prompt = prompt }
+  if opts ~= nil then
+    for _, f in ipairs(CACHE_FIELDS) do k[f] = opts[f] end
+  end
+  local ok, s = pcall(json_encode, k)
+  if not ok then return nil end
+  return "j:" .. s
+end
+
+function ALC.cache(prompt, opts)
+  check_opts("cache", 2, opts)
+  if opts ~= nil and opts.cache_skip == true then return A().llm(prompt, opts) end
+  local key = cache_key(prompt, opts)
+  if key == nil then return A().llm(prompt, opts) end
+  local hit = cache_entries[key]
+  if hit ~= nil then
+    cache_hits = cache_hits + 1
+    host_log("debug", "alc.cache", "alc.cache: hit")
+    return hit
+  end
+  cache_misses = cache_misses + 1
+  host_log("debug", "alc.cache", "alc.cache: miss")
+  local r = A().llm(prompt, opts)
+  if cache_entries[key] == nil then
+    if cache_count >= CACHE_MAX then
+      local oldest = tremove(cache_order, 1)
+      cache_entries[oldest] = nil
+      cache_count = cache_count - 1
+    end
+    cache_order[#cache_order + 1] = key
+    cache_count = cache_count + 1
+  end
+  cache_entries[key] = r
+  return r
+end
+
+function ALC.cache_info()
+  return { entries = cache_count, hits = cache_hits, misses = cache_misses,
+    max_entries = CACHE_MAX }
+end
+
+function ALC.cache_clear()
+  cache_entries, cache_order, cache_count, cache_hits, cache_misses = {}, {}, 0, 0, 0
+end
+
+local function tune(defaults, source)
+  local out = {}
+  for k, v in pairs(defaults) do
+    if k ~= "_schema" then
+      local s = source[k]
+      if s == nil then
+        out[k] = v
+      elseif type(v) == "table" and type(s) == "table" and v[1] == nil then
+        out[k] = tune(v, s)
+      else
+        out[k] = s
+      end
+    end
+  end
+  return out
+end
+
+function ALC.tuning(defaults, ctx, opts)
+  if type(defaults) ~= "table" then return defaults end
+  local source = ctx
+  if type(opts) == "table" and opts.prefix ~= nil and type(ctx) == "table" then
+    source = ctx[opts.prefix]
+    if source ~= nil and type(source) ~= "table" then
+      warn_log("alc.tuning", sfmt("alc.tuning: ctx.%s is a %s, not a table; using defaults",
+        tostring(opts.prefix), type(source)))
+      source = nil
+    end
+  end
+  if type(source) ~= "table" then source = {} end
+  return tune(defaults, source)
+end
+
+local FORWARDED = { "system", "max_tokens", "temperature", "model", "role", "grounded",
+  "underspecified" }
+
+function ALC.parallel(items, prompt_fn, opts)
+  if type(items) ~= "table" or items[1] == nil then
+    error("alc.parallel: items must be a non-empty array", 0)
+  end
+  if type(prompt_fn) ~= "function" then error("alc.parallel: prompt_fn must be a function", 0) end
+  check_opts("parallel", 3, opts)
+  opts = opts or {}
+  local reqs = {}
+  for i, item in ipairs(items) do
+    local p = prompt_fn(item, i)
+    local tp = type(p)
+    if tp == "string" then
+      local req = { prompt = p }
+      for _, f in ipairs(FORWARDED) do req[f] = opts[f] end
+      reqs[i] = req
+    elseif tp == "table" then
+      if type(p.prompt) ~= "string" then
+        error("alc.parallel: prompt_fn returned table without .prompt at index " .. i, 0)
+      end
+      reqs[i] = p
+    else
+      error("alc.parallel: prompt_fn must return string or table, got " .. tp .. " at index " .. i, 0)
+    end
+  end
+  local resps = A().llm_batch(reqs)
+  local post = opts.post_fn
+  if post == nil then return resps end
+  local out = mark_array({})
+  for i = 1, #reqs do out[i] = post(resps[i], items[i], i) end
+  return out
+end
+
+-- §2.12 pipe -------------------------------------------------------------------------------
+
+local function run_stage(i, s, ctx)
+  local name, run
+  if type(s) == "function" then
+    name, run = "(inline-" .. i .. ")", s
+  else
+    name = tostring(s)
+    local m = require(s)
+    run = type(m) == "table" and m.run or nil
+    if type(run) ~= "function" then
+      error("alc.pipe: strategy '" .. name .. "' has no run function", 0)
+    end
+  end
+  return name, run
+end
+
+function ALC.pipe(strategies, ctx, opts)
+  if type(strategies) ~= "table" or strategies[1] == nil then
+    error("alc.pipe: strategies must be a non-empty array", 0)
+  end
+  if type(ctx) ~= "table" then error("alc.pipe: ctx must be a table", 0) end
+  check_opts("pipe", 3, opts)
+  opts = opts or {}
+  local catch = opts.on_error == "skip" or opts.on_error == "continue"
+  local cur = shallow_copy(ctx)
+  local history = mark_array({})
+  cur.pipe_history = history
+  local n = #strategies
+  for i = 1, n do
+    local s = strategies[i]
+    local name = type(s) == "function" and "(inline-" .. i .. ")" or tostring(s)
+    local function stage()
+      local run
+      name, run = run_stage(i, s, cur)
+      local r = run(cur)
+      if type(r) ~= "table" then
+        error(sfmt("alc.pipe: stage %d ('%s') must return a table, got %s", i, name, type(r)), 0)
+      end
+      return r
+    end
+    local ok, r
+    if catch then
+      ok, r = pcall(stage)
+    else
+      ok, r = true, stage()
+    end
+    if ok then
+      cur = r
+      history[#history + 1] = { strategy = name, result = cur.result }
+      cur.pipe_history = history
+      local result = cur.result
+      if i < n and result ~= nil then
+        if type(result) == "table" then
+          cur.task = json_encode(result)
+        else
+          cur.task = tostring(result)
+        end
+      end
+      if type(opts.on_stage) == "function" then opts.on_stage(i, name, cur) end
+    else
+      local msg = tostring(r)
+      warn_log("alc.pipe", sfmt("alc.pipe: stage %d ('%s') failed: %s", i, name, msg))
+      history[#history + 1] = { strategy = name, error = msg }
+      cur.pipe_history = history
+    end
+  end
+  return cur
+end
+
+-- §2.13 eval -------------------------------------------------------------------------------
+
+function ALC.eval(scenario, strategy, opts)
+  if scenario == nil then error("alc.eval: scenario is required", 0) end
+  if type(strategy) ~= "string" then
+    error("alc.eval: strategy must be a string package name", 0)
+  end
+  check_opts("eval", 3, opts)
+  local ok = pcall(require, "evalframe")
+  if not ok then error("alc.eval: evalframe is not installed", 0) end
+  -- The evalframe facade itself is not built yet (only the argument contract is).
+  error("alc.eval: the evalframe facade is not available in this build", 0)
+end
+
+-- §2.7 alc.env -----------------------------------------------------------------------------
+
+local env_get = raw.env_get
+local env_methods = {}
+
+function env_methods.get(self, key, default)
+  if type(self) ~= "userdata" then key, default = self, key end
+  local v = env_get(key)
+  if v == nil then return default end
+  return v
+end
+
+function env_methods.use(self, keys)
+  if type(self) ~= "userdata" then keys = self end
+  if type(keys) ~= "table" then bad_arg("env:use", 1, "keys", "table", keys) end
+  local out = {}
+  for _, k in ipairs(keys) do
+    local v = env_get(k)
+    if v ~= nil then out[k] = v end
+  end
+  return out
+end
+
+local function env_index(_, key)
+  local m = env_methods[key]
+  if m ~= nil then return m end
+  return env_get(key)
+end
+
+local function env_newindex()
+  error("alc.env is readonly", 0)
+end
+
+return env_index, env_newindex
