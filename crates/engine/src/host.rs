@@ -87,8 +87,10 @@ pub struct VmHost {
     next_token: u64,
     io_lines: [String; 2],
     seed_stream: u64,
-    /// Variables `os.getenv` may return (the `alc.env` snapshot plus allowed process values).
+    /// The `alc.env` snapshot (`ctx.env.inject` and the spec's env; lua-api.md §1.4 step 1).
     pub env: BTreeMap<String, String>,
+    /// Process variables allowed by `[sandbox] env_allow` (§1.4 step 2; `os.getenv` only).
+    pub env_allow: Arc<BTreeMap<String, String>>,
     /// Messages of answer errors delivered to the script (code, message), newest last.
     pub answer_errors: VecDeque<(String, String)>,
     /// Custom metrics recorded so far in the session (for `alc.stats.get`).
@@ -114,6 +116,7 @@ impl VmHost {
         budget: BudgetView,
         seed: u64,
         env: BTreeMap<String, String>,
+        env_allow: Arc<BTreeMap<String, String>>,
         human_channel: bool,
     ) -> Self {
         VmHost {
@@ -130,6 +133,7 @@ impl VmHost {
             io_lines: [String::new(), String::new()],
             seed_stream: seed,
             env,
+            env_allow,
             answer_errors: VecDeque::new(),
             custom_all: BTreeMap::new(),
             cpu_ms_before: 0,
@@ -657,7 +661,8 @@ fn traceback(lua: &Lua, _: ()) -> mlua::Result<String> {
         };
         frames.push(frame);
     }
-    let engine = |short: &str| short.starts_with("[alc");
+    // The engine's chunks are stripped bytecode (source "?") or named "[alc …]".
+    let engine = |short: &str| short.starts_with("[alc") || short == "?";
     let mut lines = vec!["stack traceback:".to_string()];
     for (i, (short, what, line, name)) in frames.iter().enumerate() {
         if engine(short) {
@@ -756,7 +761,7 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
             let Some(name) = coerce_string(&name) else {
                 return Ok(None);
             };
-            Ok(with_host(lua, |h| match h.env.get(&name) {
+            Ok(with_host(lua, |h| match h.env.get(&name).or_else(|| h.env_allow.get(&name)) {
                 Some(v) => Some(v.clone()),
                 None if name == "HOME" => Some(String::new()),
                 None => None,

@@ -10,6 +10,7 @@ mod engine;
 pub mod hook;
 pub mod host;
 pub mod json;
+mod prelude;
 pub mod services;
 mod stdlib;
 mod table;

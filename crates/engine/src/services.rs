@@ -218,7 +218,7 @@ pub struct HostServices {
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Process variables `os.getenv` may return (already filtered by `[sandbox] env_allow`).
-    pub env_allow: BTreeMap<String, String>,
+    pub env_allow: Arc<BTreeMap<String, String>>,
 }
 
 impl Default for HostServices {
@@ -226,7 +226,7 @@ impl Default for HostServices {
         HostServices {
             modules: Arc::new(NoModules),
             clock: Arc::new(SystemClock::default()),
-            env_allow: BTreeMap::new(),
+            env_allow: Arc::new(BTreeMap::new()),
         }
     }
 }

@@ -13,7 +13,6 @@ mod text;
 
 use mlua::{Function, Lua, Table, Value};
 
-const STDLIB_LUA: &str = include_str!("../lua/stdlib.lua");
 
 /// `(value, error message)` returned by the raw Layer-0 functions.
 pub(crate) type Reply = (Value, Option<String>);
@@ -44,10 +43,7 @@ pub fn install(lua: &Lua, alc: &Table, p: &Table) -> mlua::Result<()> {
     text::register(lua, &raw)?;
     math::register(lua, &raw)?;
     env::register(lua, &raw)?;
-    let f: Function = lua
-        .load(STDLIB_LUA)
-        .set_name("=[alc stdlib]")
-        .into_function()?;
+    let f: Function = crate::prelude::load(lua, crate::prelude::Prelude::Stdlib)?;
     let (index, newindex): (Value, Value) = f.call((p.clone(), alc.clone(), raw))?;
     alc.raw_set("env", env::create(lua, index, newindex)?)?;
     Ok(())

@@ -15,11 +15,10 @@ use mlua::thread::ThreadStatus;
 use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value};
 
 use crate::hook::{self, StepControl};
+use crate::prelude::Prelude;
 use crate::host::{self, BridgeLimits, BudgetView, HostRequest, VmHost};
 use crate::services::HostServices;
 
-const SANDBOX_LUA: &str = include_str!("../lua/sandbox.lua");
-const ALC_LUA: &str = include_str!("../lua/alc.lua");
 
 /// The address whose light userdata tags host-yields.
 static HOST_TAG: u8 = 0;
@@ -137,7 +136,7 @@ impl VmSet {
 
         // ctx: JSON → Lua; `ctx.env` is consumed into the env snapshot.
         let mut ctx = init.spec.ctx.clone();
-        let mut env: BTreeMap<String, String> = init.services.env_allow.clone();
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
         if let Some(obj) = ctx.as_object_mut() {
             if let Some(serde_json::Value::Object(e)) = obj.remove("env") {
                 if let Some(serde_json::Value::Object(inject)) = e.get("inject") {
@@ -161,6 +160,7 @@ impl VmSet {
             init.budget,
             init.seed,
             env,
+            init.services.env_allow.clone(),
             init.spec.human_channel,
         ));
 
@@ -170,14 +170,11 @@ impl VmSet {
             p.raw_set("HOST", tag(&HOST_TAG))?;
             p.raw_set("USER", tag(&USER_TAG))?;
             p.raw_set("host", host::host_table(&lua)?)?;
-            let p: Table = lua.load(SANDBOX_LUA).set_name("=[alc sandbox]").call(p)?;
+            let p: Table = crate::prelude::load(&lua, Prelude::Sandbox)?.call(p)?;
             let json = lua.create_table()?;
             crate::json::register(&lua, &json)?;
             p.raw_set("json", json)?;
-            let alc: Table = lua
-                .load(ALC_LUA)
-                .set_name("=[alc prelude]")
-                .call(p.clone())?;
+            let alc: Table = crate::prelude::load(&lua, Prelude::Alc)?.call(p.clone())?;
             crate::stdlib::install(&lua, &alc, &p)?;
             lua.globals().raw_set("alc", alc)?;
             let ctx_value = crate::json::from_json(&lua, &ctx)?;
