@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::answer::scripted::{QueryKind, ScriptedAnswerer, ScriptedQuery, ScriptedReply};
 use crate::answer::terminal::{HumanPrompt, LlmPrompt, TerminalAnswerer, TerminalReply};
-use crate::payload;
+use alc_mcp::wire as payload;
 
 /// Exit codes (interfaces.md §4.3).
 pub mod exit {

@@ -1,12 +1,16 @@
-//! Journal records (§3.11, §7.2). The `Journal` trait itself is not defined here yet.
+//! Journal records (§3.11, §7.2) and the `Journal` storage trait (§7.4).
 
 use crate::answer::Answer;
+use crate::error::JournalError;
 use crate::ids::SessionId;
 use crate::metrics::{LogEntry, Progress, SessionMetrics};
 use crate::outcome::Outcome;
+use crate::phase::Phase;
 use crate::query::PendingQuery;
 use crate::spec::SessionSpec;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
 
 /// Journal format written by this crate.
 pub const JOURNAL_FORMAT: u32 = 1;
@@ -155,4 +159,231 @@ impl RecordBody {
                 | RecordBody::Outcome { .. }
         )
     }
+}
+
+impl RecordBody {
+    /// The `kind` tag of this record (`spawned`, `module`, …), as stored in the `records.kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RecordBody::Spawned { .. } => "spawned",
+            RecordBody::Module { .. } => "module",
+            RecordBody::File { .. } => "file",
+            RecordBody::Clock { .. } => "clock",
+            RecordBody::Effect { .. } => "effect",
+            RecordBody::EnvRead { .. } => "env_read",
+            RecordBody::Fork { .. } => "fork",
+            RecordBody::Pause { .. } => "pause",
+            RecordBody::Answer { .. } => "answer",
+            RecordBody::Log { .. } => "log",
+            RecordBody::Progress { .. } => "progress",
+            RecordBody::Metric { .. } => "metric",
+            RecordBody::Outcome { .. } => "outcome",
+        }
+    }
+}
+
+/// Identifies one engine process in the `owners` table (§5.5). Opaque; the engine generates a unique
+/// string per process start (for example `o-<random hex>`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OwnerId(String);
+
+impl OwnerId {
+    /// Wraps an owner id string.
+    pub fn new(id: impl Into<String>) -> OwnerId {
+        OwnerId(id.into())
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OwnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Row-level status of a stored session (`sessions.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Not terminal: may be hosted, adopted or resumed.
+    Open,
+    /// Terminal (an outcome was recorded).
+    Terminal,
+}
+
+impl SessionStatus {
+    /// `open` or `terminal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Open => "open",
+            SessionStatus::Terminal => "terminal",
+        }
+    }
+}
+
+/// Session-row update applied together with an append (§7.4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowUpdate {
+    /// Current phase after the transition.
+    pub phase: Phase,
+    /// Current round.
+    pub round: u64,
+    /// Wall time of the transition (Unix ms). The first append of a session also uses it as
+    /// `created_at` when it carries no record.
+    pub updated_at: i64,
+    /// New labels; `None` keeps the stored ones (an empty map initially).
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Final outcome; `Some` makes the row `terminal`. `None` keeps the stored value.
+    pub outcome: Option<Outcome>,
+    /// Metrics; `None` keeps the stored value.
+    pub metrics: Option<SessionMetrics>,
+}
+
+impl RowUpdate {
+    /// A row update with only phase, round and time.
+    pub fn new(phase: Phase, round: u64, updated_at: i64) -> RowUpdate {
+        RowUpdate {
+            phase,
+            round,
+            updated_at,
+            labels: None,
+            outcome: None,
+            metrics: None,
+        }
+    }
+
+    /// The row status this update leads to: `terminal` with an outcome or a terminal phase.
+    pub fn status(&self) -> SessionStatus {
+        if self.outcome.is_some() || self.phase.is_terminal() {
+            SessionStatus::Terminal
+        } else {
+            SessionStatus::Open
+        }
+    }
+}
+
+/// The records and row update of one session within an atomic [`Journal::append`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionAppend {
+    /// The session.
+    pub session_id: SessionId,
+    /// Records in seq order; the first must be the session's `last_seq + 1` (1 for a new session)
+    /// and each next one +1. May be empty (row update only).
+    pub records: Vec<JournalRecord>,
+    /// Row update applied in the same transaction.
+    pub row: RowUpdate,
+}
+
+/// One row of the `sessions` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRow {
+    /// The session.
+    pub session_id: SessionId,
+    /// Unix ms of the first append (the `spawned` record's `at`).
+    pub created_at: i64,
+    /// Unix ms of the last row update.
+    pub updated_at: i64,
+    /// Open or terminal.
+    pub status: SessionStatus,
+    /// Last recorded phase.
+    pub phase: Phase,
+    /// Last recorded round.
+    pub round: u64,
+    /// Seq of the last record (0 when none).
+    pub last_seq: u64,
+    /// Lease holder, if any (the lease may be void; see [`Journal::acquire_lease`]).
+    pub owner: Option<OwnerId>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Final outcome (terminal rows).
+    pub outcome: Option<Outcome>,
+    /// Last stored metrics.
+    pub metrics: Option<SessionMetrics>,
+}
+
+/// Selection of [`Journal::open_sessions`]. `Default` selects every row; rows are returned
+/// ordered by `updated_at`, then `session_id`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowFilter {
+    /// Only rows with this status.
+    pub status: Option<SessionStatus>,
+    /// Only rows in this phase.
+    pub phase: Option<Phase>,
+    /// Only rows with `updated_at < updated_before` (retention, oldest first).
+    pub updated_before: Option<i64>,
+    /// Only rows carrying every one of these labels with the same value.
+    pub labels: BTreeMap<String, String>,
+    /// At most this many rows.
+    pub limit: Option<usize>,
+}
+
+impl RowFilter {
+    /// Every open (non-terminal) session: the recovery scan of §7.5.
+    pub fn open() -> RowFilter {
+        RowFilter {
+            status: Some(SessionStatus::Open),
+            ..RowFilter::default()
+        }
+    }
+
+    /// Whether `row` passes this filter (ignoring `limit`).
+    pub fn matches(&self, row: &SessionRow) -> bool {
+        self.status.is_none_or(|s| s == row.status)
+            && self.phase.is_none_or(|p| p == row.phase)
+            && self.updated_before.is_none_or(|t| row.updated_at < t)
+            && self
+                .labels
+                .iter()
+                .all(|(k, v)| row.labels.get(k) == Some(v))
+    }
+}
+
+/// Result of [`Journal::acquire_lease`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum LeaseResult {
+    /// The caller now holds the lease (it was free, already the caller's, or void).
+    Acquired {
+        /// The previous holder whose lease was void and taken over, if any.
+        taken_over: Option<OwnerId>,
+    },
+    /// Another live process holds the lease.
+    Busy {
+        /// The holder.
+        owner: OwnerId,
+    },
+    /// No such session row.
+    NotFound,
+}
+
+/// Session journal storage (§7.4). Implementations: `SqliteJournal` and `MemoryJournal` (crate
+/// `alc-store`).
+pub trait Journal: Send + Sync + 'static {
+    /// Appends atomically (records + row updates); durable on return.
+    /// Each session's records must continue its last seq, else [`JournalError::Sequence`] and
+    /// nothing of the batch is written.
+    fn append(&self, batch: &[SessionAppend]) -> Result<(), JournalError>;
+    /// Records of `id` with `seq >= from_seq`, in seq order (empty for an unknown session).
+    fn read(&self, id: &SessionId, from_seq: u64) -> Result<Vec<JournalRecord>, JournalError>;
+    /// The session row, if any.
+    fn session(&self, id: &SessionId) -> Result<Option<SessionRow>, JournalError>;
+    /// Rows passing `filter`, ordered by `updated_at` then id.
+    fn open_sessions(&self, filter: &RowFilter) -> Result<Vec<SessionRow>, JournalError>;
+    /// Takes the lease of `id` for `owner` (registering `owner` for this process if needed):
+    /// acquired when free, already held by `owner`, or held by a void lease (heartbeat older than
+    /// 30 s, or a dead process on this host); otherwise busy.
+    fn acquire_lease(&self, id: &SessionId, owner: &OwnerId) -> Result<LeaseResult, JournalError>;
+    /// Clears the lease of `id` if `owner` holds it (no-op otherwise).
+    fn release_lease(&self, id: &SessionId, owner: &OwnerId) -> Result<(), JournalError>;
+    /// Registers `owner` for this process (host, pid) or renews its heartbeat.
+    fn heartbeat(&self, owner: &OwnerId) -> Result<(), JournalError>;
+    /// Removes the session row and its records (no-op for an unknown session).
+    fn delete(&self, id: &SessionId) -> Result<(), JournalError>;
+    /// Whether appends survive a process crash (false for `MemoryJournal`).
+    fn durable(&self) -> bool;
 }

@@ -35,6 +35,9 @@ pub use event::{Event, EventBody, ObserveItem};
 pub use human::check_human_answer;
 pub use ids::{IdError, QueryId, SessionId};
 pub use journal::{ClockSource, JournalRecord, RecordBody, JOURNAL_FORMAT};
+pub use journal::{
+    Journal, LeaseResult, OwnerId, RowFilter, RowUpdate, SessionAppend, SessionRow, SessionStatus,
+};
 pub use machine::{
     AbortCause, Ack, Adopted, CompletedRound, Effects, EventRing, Input, MachineLimits,
     PendingState, Rejection, SessionCore, SessionMachine, SlotState, StepOutcome, StepReport,

@@ -1,1 +1,120 @@
-//! Placeholder: this crate is being written.
+//! The MCP server of the algocline engine (interfaces.md §2, §3).
+//!
+//! `alc serve` (and `alc` without a command) calls [`serve_stdio`]: newline-delimited
+//! JSON-RPC over stdin/stdout through `rmcp`. Before anything else runs, the real stdout
+//! is duplicated for the transport and file descriptor 1 is pointed at stderr, so Lua
+//! output, panics or native writes can never corrupt the protocol stream (§4.4).
+//!
+//! Tools shipped so far: `alc_run`, `alc_advice`, `alc_continue`, `alc_status`,
+//! `alc_cancel`, `alc_sessions`, `alc_info`. Every session is answered by the `host`
+//! answerer (the MCP caller).
+
+#![warn(missing_docs)]
+
+mod args;
+mod schema;
+mod server;
+pub mod wire;
+
+use std::io;
+use std::sync::Arc;
+
+use alc_core::EngineConfig;
+use alc_engine::{Engine, HostServices, ShutdownMode};
+
+pub use server::{home_dir, package_roots, serve_io, AlcServer, ServeOptions, VERSION};
+
+/// Duplicates the real stdout for the protocol and points fd 1 at stderr.
+///
+/// Returns the duplicated descriptor as a file (close-on-exec). Afterwards anything
+/// written to fd 1 (`print!`, Lua `io.write`, C libraries, panics) lands on stderr.
+pub fn take_stdout() -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain descriptor syscalls on fds 1 and 2; the new descriptor is owned by
+    // the returned `File` and by nothing else.
+    unsafe {
+        let fd = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::dup2(2, 1) < 0 {
+            let e = io::Error::last_os_error();
+            libc::close(fd);
+            return Err(e);
+        }
+        Ok(std::fs::File::from_raw_fd(fd))
+    }
+}
+
+/// Runs the MCP server over stdio until stdin closes or SIGINT/SIGTERM; returns the
+/// process exit code (0 on a normal stop).
+pub fn serve_stdio(options: ServeOptions) -> u8 {
+    let out = match take_stdout() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: cannot set up stdout for the protocol: {e}");
+            return 70;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 70;
+        }
+    };
+    let services = HostServices {
+        modules: Arc::new(package_roots()),
+        ..HostServices::default()
+    };
+    let engine = match Engine::start_blocking(EngineConfig::default(), services) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot start the engine: {e}");
+            return 70;
+        }
+    };
+    let code = rt.block_on(async {
+        let server = AlcServer::new(engine.clone(), options);
+        let stdin = tokio::io::stdin();
+        let stdout = tokio::fs::File::from_std(out);
+        let serve = server::serve_io(server, stdin, stdout);
+        let stop = async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                match signal(SignalKind::terminate()) {
+                    Ok(mut term) => {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = term.recv() => {}
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        };
+        tokio::select! {
+            r = serve => match r {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    70
+                }
+            },
+            _ = stop => 0,
+        }
+    });
+    engine.shutdown_now(ShutdownMode::Drain);
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
+}

@@ -1,4 +1,6 @@
 //! Wire payloads of a session (interfaces.md §2.4): the JSON a run prints and MCP returns.
+//!
+//! Shared by the MCP tools and the `alc run` command so both emit the same shapes.
 
 use alc_core::{
     FailureKind, Outcome, PendingQuery, QueryRequest, SessionMetrics, Snapshot, Terminal,
@@ -128,6 +130,33 @@ pub fn query_fields(q: &PendingQuery, expires_base: i64) -> Map<String, Value> {
         }
     }
     m
+}
+
+/// The terminal record of a snapshot that reached a terminal phase (`None` otherwise).
+pub fn terminal_of(snapshot: &Snapshot) -> Option<Terminal> {
+    let outcome = snapshot.outcome.clone()?;
+    Some(Terminal {
+        session_id: snapshot.session_id.clone(),
+        outcome,
+        metrics: snapshot.metrics.clone(),
+        ended_at: snapshot.updated_at,
+    })
+}
+
+/// The `running` payload: the session is still executing.
+pub fn running(snapshot: &Snapshot) -> Value {
+    json!({"status": "running", "session_id": snapshot.session_id.as_str(), "round": snapshot.round})
+}
+
+/// The current payload of a session: its pause, its final payload, or `running`.
+pub fn current(snapshot: &Snapshot) -> Value {
+    if let Some(t) = terminal_of(snapshot) {
+        return terminal(&t);
+    }
+    if snapshot.phase == alc_core::Phase::Paused {
+        return pause(snapshot);
+    }
+    running(snapshot)
 }
 
 /// The `needs_response` payload of a paused session (single or batch form).

@@ -1,0 +1,1219 @@
+//! The rmcp server handler and the tool implementations (interfaces.md §2.4–§2.10, §3).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alc_core::{
+    Answer, AnswerMeta, Answers, AskStatus, CancelAck, CancelCode, CancelReason, EventBody,
+    ObserveItem, Outcome, Phase, Program, QueryId, QueryRequest, ResumeAck, ResumeError, SessionId,
+    SessionSpec, Snapshot, SnapshotOptions, SpawnError, TokenSource, TokenUsage, UntilPause,
+    WaitError,
+};
+use alc_engine::{Engine, ListFilter, ModuleSource, PackageRoots};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelledNotificationParam,
+    Implementation, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ProgressToken, ProtocolVersion, RequestId, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{json, Map, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::args::{preview, Args, ToolError, ToolResult};
+use crate::schema;
+use crate::wire;
+
+/// The product version reported as `serverInfo.version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Server instructions (≤ 1500 characters, §3.2).
+const INSTRUCTIONS: &str = "algocline runs LLM reasoning strategies written in Lua. \
+Start with alc_run (inline Lua `code`) or alc_advice (an installed `strategy` package plus `task`). \
+When a result has status `needs_response`, answer every pending query yourself as the LLM: \
+a single query carries `query_id` and `prompt` (plus optional `system`, `max_tokens`); a batch lists `queries[].id`. \
+Send the answers with alc_continue {session_id, round, query_id, response} or {session_id, round, responses:[{query_id, response}]}. \
+A query with `kind: \"human\"` is a question for the user: ask the user and pass their reply (or `ask_status`), never answer it yourself. \
+Repeat until the status is `completed`, `error` or `cancelled`. \
+alc_continue with only session_id re-fetches the current payload. \
+Use alc_status and alc_sessions to inspect sessions and alc_cancel to stop one.";
+
+/// Server settings not taken from the environment.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    /// `mcp.call_wait_ms`: default `wait_ms` of the execution tools (0 = no limit).
+    pub call_wait_ms: u64,
+}
+
+/// The resolved home (`ALC_HOME`, else `~/.algocline`) and its source label.
+pub fn home_dir() -> (PathBuf, &'static str) {
+    if let Some(h) = std::env::var_os("ALC_HOME").filter(|h| !h.is_empty()) {
+        return (PathBuf::from(h), "ALC_HOME");
+    }
+    let base = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    (base.join(".algocline"), "default")
+}
+
+fn search_paths() -> Vec<(String, PathBuf)> {
+    let mut roots = Vec::new();
+    if let Ok(paths) = std::env::var("ALC_PACKAGES_PATH") {
+        for p in std::env::split_paths(&paths) {
+            if !p.as_os_str().is_empty() {
+                roots.push(("ALC_PACKAGES_PATH".to_string(), p));
+            }
+        }
+    }
+    roots.push(("default".to_string(), home_dir().0.join("packages")));
+    roots
+}
+
+/// Package roots: `ALC_PACKAGES_PATH` entries, then `<home>/packages`.
+pub fn package_roots() -> PackageRoots {
+    PackageRoots::new(search_paths())
+}
+
+/// The MCP server: tools over one engine.
+#[derive(Clone)]
+pub struct AlcServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    options: ServeOptions,
+    packages: PackageRoots,
+    /// In-flight execution calls: request id → the session they drive.
+    inflight: Mutex<HashMap<RequestId, SessionId>>,
+}
+
+/// Serves `server` on a reader/writer pair (newline-delimited JSON-RPC) until the peer
+/// closes the connection. A connection that ends before `initialize` is not an error.
+pub async fn serve_io<R, W>(server: AlcServer, read: R, write: W) -> Result<(), String>
+where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    match server.serve((read, write)).await {
+        Ok(running) => {
+            running.waiting().await.map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("alc serve: connection ended before initialization: {e}");
+            Ok(())
+        }
+    }
+}
+
+fn far_future() -> Duration {
+    Duration::from_secs(365 * 24 * 3600)
+}
+
+fn phase_status(p: Phase) -> &'static str {
+    p.wire_name()
+}
+
+fn legacy_state(p: Phase) -> &'static str {
+    match p {
+        Phase::Paused => "paused",
+        p if p.is_terminal() => "terminal",
+        _ => "running",
+    }
+}
+
+fn outcome_status(p: Phase) -> &'static str {
+    match p {
+        Phase::Failed => "error",
+        p => p.as_str(),
+    }
+}
+
+fn parse_session(id: &str) -> Result<SessionId, ToolError> {
+    SessionId::parse(id).map_err(|_| {
+        ToolError::new("session_not_found", format!("session not found: {id}")).with_session(id)
+    })
+}
+
+fn not_found(id: &SessionId) -> ToolError {
+    ToolError::new("session_not_found", format!("session not found: {id}"))
+        .with_session(id.as_str())
+}
+
+fn check_answerer(name: Option<&str>) -> Result<(), ToolError> {
+    match name {
+        None | Some("host") => Ok(()),
+        Some("provider") => Err(ToolError::new(
+            "provider_unavailable",
+            "the provider answerer is not available in this server yet; use `host`",
+        )),
+        Some(other) => Err(ToolError::invalid(format!(
+            "`answerer`: '{other}' is not supported by this server yet; use `host`"
+        ))),
+    }
+}
+
+fn resume_error(id: &SessionId, e: ResumeError) -> ToolError {
+    let sid = id.as_str();
+    let (code, msg): (&'static str, String) = match &e {
+        ResumeError::NotFound { .. } => ("session_not_found", format!("session not found: {id}")),
+        ResumeError::Busy { .. } => ("busy", e.to_string()),
+        ResumeError::NotPaused { phase } => (
+            "not_paused",
+            format!("session is {}, not paused", phase.wire_name()),
+        ),
+        ResumeError::StaleRound { given, current } => (
+            "stale_round",
+            format!("stale round: given {given}, current round is {current}"),
+        ),
+        ResumeError::EmptyAnswers => (
+            "invalid_params",
+            "`responses` must hold at least one answer".into(),
+        ),
+        ResumeError::AmbiguousTarget { unanswered } => (
+            "ambiguous_query",
+            format!("{unanswered} queries are pending; specify query_id"),
+        ),
+        ResumeError::UnknownQuery { query_id } => (
+            "unknown_query",
+            format!("unknown query: {query_id} is not pending in the current round"),
+        ),
+        ResumeError::ConflictingAnswer { query_id } => (
+            "already_answered",
+            format!("{query_id} was already answered differently in this round"),
+        ),
+        ResumeError::InvalidAnswer { .. } => ("invalid_params", e.to_string()),
+        ResumeError::Journal { .. } => ("io_error", e.to_string()),
+        ResumeError::ShuttingDown => ("internal", e.to_string()),
+    };
+    ToolError::new(code, msg).with_session(sid)
+}
+
+fn wait_error(id: &SessionId, e: WaitError) -> ToolError {
+    match e {
+        WaitError::NotFound { .. } => not_found(id),
+        other => ToolError::new("internal", other.to_string()).with_session(id.as_str()),
+    }
+}
+
+/// How `pending` entries of `alc_status` are shown (§2.7).
+#[derive(Clone, Debug)]
+struct PendingFilter {
+    max_tokens: bool,
+    system: bool,
+    grounded: bool,
+    underspecified: bool,
+    prompt: PromptMode,
+}
+
+#[derive(Clone, Debug)]
+enum PromptMode {
+    Off,
+    Preview(usize),
+    Full,
+}
+
+fn preview_chars() -> usize {
+    std::env::var("ALC_PROMPT_PREVIEW_CHARS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
+
+fn parse_pending_filter(v: Option<Value>) -> Result<Option<PendingFilter>, ToolError> {
+    let Some(v) = v else { return Ok(None) };
+    match v {
+        Value::String(s) => match s.as_str() {
+            "meta" => Ok(Some(PendingFilter {
+                max_tokens: true,
+                system: true,
+                grounded: true,
+                underspecified: true,
+                prompt: PromptMode::Off,
+            })),
+            "preview" => Ok(Some(PendingFilter {
+                max_tokens: true,
+                system: false,
+                grounded: false,
+                underspecified: false,
+                prompt: PromptMode::Preview(preview_chars()),
+            })),
+            "full" => Ok(Some(PendingFilter {
+                max_tokens: true,
+                system: true,
+                grounded: true,
+                underspecified: true,
+                prompt: PromptMode::Full,
+            })),
+            other => Err(ToolError::invalid(format!(
+                "`pending_filter`: unknown preset '{other}' (use meta, preview, full or an object)"
+            ))),
+        },
+        Value::Object(m) => {
+            let flag = |k: &str| -> Result<bool, ToolError> {
+                match m.get(k) {
+                    None | Some(Value::Null) => Ok(false),
+                    Some(Value::Bool(b)) => Ok(*b),
+                    Some(_) => Err(ToolError::invalid(format!(
+                        "`pending_filter.{k}` must be a boolean"
+                    ))),
+                }
+            };
+            let prompt = match m.get("prompt") {
+                None | Some(Value::Null) => PromptMode::Off,
+                Some(Value::Object(p)) => match p.get("mode").and_then(Value::as_str) {
+                    Some("off") => PromptMode::Off,
+                    Some("full") => PromptMode::Full,
+                    Some("preview") => {
+                        let n = match p.get("chars") {
+                            None | Some(Value::Null) => preview_chars(),
+                            Some(c) => c.as_u64().ok_or_else(|| {
+                                ToolError::invalid(
+                                    "`pending_filter.prompt.chars` must be a non-negative integer",
+                                )
+                            })? as usize,
+                        };
+                        PromptMode::Preview(n)
+                    }
+                    _ => {
+                        return Err(ToolError::invalid(
+                            "`pending_filter.prompt.mode` must be off, preview or full",
+                        ))
+                    }
+                },
+                Some(_) => {
+                    return Err(ToolError::invalid(
+                        "`pending_filter.prompt` must be an object {\"mode\": ...}",
+                    ))
+                }
+            };
+            let _ = flag("query_id")?;
+            Ok(Some(PendingFilter {
+                max_tokens: flag("max_tokens")?,
+                system: flag("system")?,
+                grounded: flag("grounded")?,
+                underspecified: flag("underspecified")?,
+                prompt,
+            }))
+        }
+        _ => Err(ToolError::invalid(
+            "`pending_filter` must be a preset string or an object",
+        )),
+    }
+}
+
+fn pending_entries(s: &Snapshot, f: &PendingFilter) -> Vec<Value> {
+    let Some(p) = &s.pending else {
+        return Vec::new();
+    };
+    p.queries
+        .iter()
+        .filter(|q| !p.answered.contains(&q.id))
+        .map(|q| {
+            let mut m = Map::new();
+            m.insert("query_id".into(), json!(q.id.as_str()));
+            match &q.request {
+                QueryRequest::Llm { query } => {
+                    if f.max_tokens {
+                        m.insert("max_tokens".into(), json!(query.max_tokens));
+                    }
+                    if f.system {
+                        m.insert("system".into(), json!(query.system));
+                    }
+                    if f.grounded && query.grounded {
+                        m.insert("grounded".into(), json!(true));
+                    }
+                    if f.underspecified && query.underspecified {
+                        m.insert("underspecified".into(), json!(true));
+                    }
+                    match f.prompt {
+                        PromptMode::Off => {}
+                        PromptMode::Preview(n) => {
+                            m.insert("prompt_preview".into(), json!(preview(&query.prompt, n)));
+                        }
+                        PromptMode::Full => {
+                            m.insert("prompt".into(), json!(query.prompt));
+                        }
+                    }
+                }
+                QueryRequest::Human { question } => {
+                    m.insert("kind".into(), json!("human"));
+                    match f.prompt {
+                        PromptMode::Off => {}
+                        PromptMode::Preview(n) => {
+                            m.insert(
+                                "question_preview".into(),
+                                json!(preview(&question.question, n)),
+                            );
+                        }
+                        PromptMode::Full => {
+                            m.insert("question".into(), json!(question.question));
+                        }
+                    }
+                    if !matches!(f.prompt, PromptMode::Off) {
+                        if !question.choices.is_empty() {
+                            m.insert("choices".into(), json!(question.choices));
+                        }
+                        if let Some(sc) = &question.schema {
+                            m.insert("schema".into(), sc.clone());
+                        }
+                        if let Some(d) = &question.default {
+                            m.insert("default".into(), d.clone());
+                        }
+                        if let Some(t) = question.timeout_ms {
+                            m.insert("expires_at".into(), json!(p.issued_at + t as i64));
+                        }
+                    }
+                }
+            }
+            Value::Object(m)
+        })
+        .collect()
+}
+
+fn open_ids(s: &Snapshot) -> Vec<String> {
+    s.pending
+        .as_ref()
+        .map(|p| {
+            p.queries
+                .iter()
+                .filter(|q| !p.answered.contains(&q.id))
+                .map(|q| q.id.to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn status_entry(s: &Snapshot, filter: Option<&PendingFilter>) -> Value {
+    let mut m = Map::new();
+    m.insert("session_id".into(), json!(s.session_id.as_str()));
+    m.insert(
+        "kind".into(),
+        json!(s.labels.get("kind").map(String::as_str).unwrap_or("run")),
+    );
+    if let Some(st) = s.labels.get("strategy") {
+        m.insert("strategy".into(), json!(st));
+    }
+    m.insert("state".into(), json!(legacy_state(s.phase)));
+    m.insert("phase".into(), json!(phase_status(s.phase)));
+    m.insert("round".into(), json!(s.round));
+    m.insert(
+        "answerer".into(),
+        json!(s
+            .labels
+            .get("answerer")
+            .map(String::as_str)
+            .unwrap_or("host")),
+    );
+    m.insert("started_at".into(), json!(s.created_at));
+    m.insert("last_activity_at".into(), json!(s.last_activity_at));
+    let mt = &s.metrics;
+    let mut metrics = json!({
+        "elapsed_ms": mt.elapsed_ms,
+        "llm_calls": mt.llm_calls,
+        "rounds": mt.rounds,
+        "tokens": {
+            "prompt_total": mt.prompt_tokens.tokens,
+            "response_total": mt.response_tokens.tokens,
+            "total": mt.total_tokens.tokens,
+        },
+        "recent_logs": mt.recent_logs,
+    });
+    if let Some(p) = &mt.progress {
+        metrics["progress"] = json!(p);
+    }
+    let lim = &s.budget.limits;
+    if lim.max_llm_calls.is_some() || lim.max_tokens.is_some() || lim.max_elapsed_ms.is_some() {
+        let r = &s.budget.remaining;
+        metrics["budget_remaining"] = json!({
+            "llm_calls": r.llm_calls, "elapsed_ms": r.elapsed_ms, "tokens": r.tokens,
+        });
+    }
+    m.insert("metrics".into(), metrics);
+    if s.phase == Phase::Paused {
+        m.insert("pending_queries".into(), json!(open_ids(s).len()));
+    }
+    if let Some(f) = filter {
+        m.insert("pending".into(), Value::Array(pending_entries(s, f)));
+    }
+    if let Some(h) = &s.history {
+        let tail: Vec<&alc_core::Exchange> = h.iter().rev().take(10).rev().collect();
+        m.insert("conversation_history".into(), json!(tail));
+    }
+    Value::Object(m)
+}
+
+fn task_hint(s: &Snapshot) -> Value {
+    if let Some(h) = s.labels.get("task_hint") {
+        return json!(h);
+    }
+    let first = s.pending.as_ref().and_then(|p| p.queries.first());
+    match first.map(|q| &q.request) {
+        Some(QueryRequest::Llm { query }) => json!(preview(&query.prompt, 100)),
+        Some(QueryRequest::Human { question }) => json!(preview(&question.question, 100)),
+        None => Value::Null,
+    }
+}
+
+fn session_entry(s: &Snapshot) -> Value {
+    let mut v = json!({
+        "session_id": s.session_id.as_str(),
+        "kind": s.labels.get("kind").map(String::as_str).unwrap_or("run"),
+        "strategy": s.labels.get("strategy"),
+        "status": phase_status(s.phase),
+        "round": s.round,
+        "answerer": s.labels.get("answerer").map(String::as_str).unwrap_or("host"),
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+        "llm_calls": s.metrics.llm_calls,
+        "task_hint": task_hint(s),
+        "owner": "this_process",
+        "resumable": false,
+    });
+    if let Some(Outcome::Cancelled { reason, .. }) = &s.outcome {
+        v["reason"] = json!(reason);
+    }
+    v
+}
+
+fn usage_of(v: Option<&Value>) -> Result<Option<TokenUsage>, ToolError> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let v = match v {
+        Value::String(s) => serde_json::from_str::<Value>(s)
+            .map_err(|_| ToolError::invalid("`usage` must be an object"))?,
+        v => v.clone(),
+    };
+    let Value::Object(m) = v else {
+        return Err(ToolError::invalid("`usage` must be an object"));
+    };
+    let num = |k: &str| -> Result<Option<u64>, ToolError> {
+        match m.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(n) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| ToolError::invalid(format!("`usage.{k}` must be an integer"))),
+        }
+    };
+    Ok(Some(TokenUsage {
+        prompt_tokens: num("prompt_tokens")?,
+        completion_tokens: num("completion_tokens")?,
+        cached_tokens: None,
+        reasoning_tokens: None,
+        source: TokenSource::Provided,
+    }))
+}
+
+fn response_text(v: &Value, field: &str) -> Result<String, ToolError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Object(_) => Ok(v.to_string()),
+        _ => Err(ToolError::invalid(format!(
+            "`{field}` must be a string (or an object for a schema question)"
+        ))),
+    }
+}
+
+fn ask_status_of(v: Option<&Value>, field: &str) -> Result<Option<AskStatus>, ToolError> {
+    match v.filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(Value::String(s)) if s == "declined" => Ok(Some(AskStatus::Declined)),
+        Some(Value::String(s)) if s == "cancelled" => Ok(Some(AskStatus::Cancelled)),
+        Some(_) => Err(ToolError::invalid(format!(
+            "`{field}` must be \"declined\" or \"cancelled\""
+        ))),
+    }
+}
+
+fn query_id_of(v: Option<&Value>, field: &str) -> Result<Option<QueryId>, ToolError> {
+    match v.filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(Value::String(s)) => QueryId::parse(s).map(Some).ok_or_else(|| {
+            ToolError::new(
+                "unknown_query",
+                format!("unknown query: {s} is not pending in the current round"),
+            )
+        }),
+        Some(_) => Err(ToolError::invalid(format!("`{field}` must be a string"))),
+    }
+}
+
+fn make_answer(
+    query_id: Option<QueryId>,
+    response: Option<&Value>,
+    ask: Option<AskStatus>,
+    usage: Option<TokenUsage>,
+    field: &str,
+) -> Result<Answer, ToolError> {
+    let mut a = match (response.filter(|v| !v.is_null()), ask) {
+        (Some(_), Some(_)) => {
+            return Err(ToolError::invalid(format!(
+                "`{field}` and `ask_status` are mutually exclusive"
+            )))
+        }
+        (Some(r), None) => {
+            let mut a = Answer::text(query_id, response_text(r, field)?);
+            a.usage = usage;
+            a
+        }
+        (None, Some(s)) => Answer::ask_status(query_id, s),
+        (None, None) => {
+            return Err(ToolError::invalid(format!(
+                "each answer needs `{field}` or `ask_status`"
+            )))
+        }
+    };
+    a.meta = AnswerMeta {
+        answerer: Some("host".into()),
+        ..AnswerMeta::default()
+    };
+    Ok(a)
+}
+
+/// A progress reporter bound to one in-flight request (§3.4).
+struct Progress {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start(
+        engine: Engine,
+        peer: Peer<RoleServer>,
+        token: ProgressToken,
+        id: SessionId,
+        from_seq: u64,
+        first: Option<String>,
+    ) -> Progress {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(progress_loop(engine, peer, token, id, from_seq, first, rx));
+        Progress {
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    /// Stops reporting; every notification is sent before this returns.
+    async fn finish(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+fn progress_message(item: &ObserveItem) -> Option<String> {
+    let ObserveItem::Event { event } = item else {
+        return None;
+    };
+    let EventBody::Progress { progress } = &event.body else {
+        return None;
+    };
+    Some(if progress.total > 0 {
+        format!(
+            "step {}/{}: {}",
+            progress.step, progress.total, progress.message
+        )
+    } else {
+        format!("step {}: {}", progress.step, progress.message)
+    })
+}
+
+async fn progress_loop(
+    engine: Engine,
+    peer: Peer<RoleServer>,
+    token: ProgressToken,
+    id: SessionId,
+    from_seq: u64,
+    first: Option<String>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    const MIN_GAP: Duration = Duration::from_millis(100);
+    let mut counter = 0u64;
+    let mut last = tokio::time::Instant::now() - MIN_GAP;
+    let send = |counter: &mut u64, msg: String| {
+        *counter += 1;
+        let p = ProgressNotificationParam::new(token.clone(), *counter as f64).with_message(msg);
+        let peer = peer.clone();
+        async move {
+            let _ = peer.notify_progress(p).await;
+        }
+    };
+    if let Some(m) = first {
+        send(&mut counter, m).await;
+        last = tokio::time::Instant::now();
+    }
+    let mut stream = engine.observe(&id, from_seq).ok();
+    let mut pending: Option<String> = None;
+    let mut ended = stream.is_none();
+    loop {
+        let flush_at = last + MIN_GAP;
+        tokio::select! {
+            _ = &mut stop => break,
+            item = async { stream.as_mut().expect("checked").next().await }, if !ended => {
+                match item {
+                    None => ended = true,
+                    Some(item) => {
+                        if let Some(msg) = progress_message(&item) {
+                            if tokio::time::Instant::now() >= flush_at && pending.is_none() {
+                                send(&mut counter, msg).await;
+                                last = tokio::time::Instant::now();
+                            } else {
+                                pending = Some(msg);
+                            }
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(flush_at), if pending.is_some() => {
+                if let Some(msg) = pending.take() {
+                    send(&mut counter, msg).await;
+                    last = tokio::time::Instant::now();
+                }
+            }
+        }
+    }
+    // Drain what is already buffered, keep the latest, and send it before the response.
+    if let (Some(s), false) = (stream.as_mut(), ended) {
+        while let Ok(Some(item)) = tokio::time::timeout(Duration::ZERO, s.next()).await {
+            if let Some(msg) = progress_message(&item) {
+                pending = Some(msg);
+            }
+        }
+    }
+    if let Some(msg) = pending.take() {
+        send(&mut counter, msg).await;
+    }
+}
+
+impl AlcServer {
+    /// A server over `engine`.
+    pub fn new(engine: Engine, options: ServeOptions) -> AlcServer {
+        AlcServer {
+            inner: Arc::new(Inner {
+                engine,
+                options,
+                packages: package_roots(),
+                inflight: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    fn wait_of(&self, given: Option<u64>) -> Duration {
+        match given.unwrap_or(self.inner.options.call_wait_ms) {
+            0 => far_future(),
+            ms => Duration::from_millis(ms),
+        }
+    }
+
+    /// Waits for the next pause or the end, reporting progress, honouring cancellation.
+    async fn drive(
+        &self,
+        id: &SessionId,
+        wait: Duration,
+        ctx: &RequestContext<RoleServer>,
+        from_seq: u64,
+        started: bool,
+    ) -> ToolResult {
+        let progress = ctx.meta.get_progress_token().map(|token| {
+            Progress::start(
+                self.engine().clone(),
+                ctx.peer.clone(),
+                token,
+                id.clone(),
+                from_seq,
+                started.then(|| format!("session {id} started")),
+            )
+        });
+        self.inner
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .insert(ctx.id.clone(), id.clone());
+        let result = tokio::select! {
+            r = self.engine().run_until_pause(id, wait) => Some(r),
+            _ = ctx.ct.cancelled() => None,
+        };
+        self.inner
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .remove(&ctx.id);
+        if let Some(p) = progress {
+            p.finish().await;
+        }
+        let Some(result) = result else {
+            // Give `on_cancelled` (which knows the reason) the chance to cancel first.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = self
+                .engine()
+                .cancel_now(id, CancelReason::new(CancelCode::ClientCancelled));
+            return Err(
+                ToolError::new("cancelled", "the request was cancelled").with_session(id.as_str())
+            );
+        };
+        match result.map_err(|e| wait_error(id, e))? {
+            UntilPause::Paused { snapshot } => Ok(wire::pause(&snapshot)),
+            UntilPause::Terminal { terminal } => Ok(wire::terminal(&terminal)),
+            UntilPause::Running { snapshot } => Ok(wire::running(&snapshot)),
+        }
+    }
+
+    fn spawn(&self, spec: SessionSpec) -> Result<SessionId, ToolError> {
+        self.engine().spawn_now(spec).map_err(|e| match e {
+            SpawnError::InvalidSpec { message } => ToolError::invalid(message),
+            other => ToolError::new("internal", other.to_string()),
+        })
+    }
+
+    fn exec_spec(
+        &self,
+        a: &Args<'_>,
+        program: Program,
+        ctx: Map<String, Value>,
+        kind: &str,
+    ) -> Result<SessionSpec, ToolError> {
+        let default_answerer = std::env::var("ALC_ANSWERER").ok();
+        let answerer = a.str("answerer")?.or(default_answerer.as_deref());
+        check_answerer(answerer)?;
+        if a.has("script") {
+            return Err(ToolError::invalid(
+                "`script`: the scripted answerer is not supported by this server yet",
+            ));
+        }
+        let timeout_ms = a.u64("timeout_ms")?;
+        let mut spec = SessionSpec::new(program);
+        if let Some(Value::String(t)) = ctx.get("task") {
+            spec.labels.insert("task_hint".into(), preview(t, 100));
+        }
+        spec.ctx = Value::Object(ctx);
+        spec.labels.insert("kind".into(), kind.into());
+        spec.labels.insert("answerer".into(), "host".into());
+        spec.human_channel = true;
+        if let Some(t) = timeout_ms.filter(|t| *t > 0) {
+            spec.limits.deadline_ms = Some(t);
+        }
+        Ok(spec)
+    }
+
+    async fn alc_run(&self, a: Args<'_>, ctx: &RequestContext<RoleServer>) -> ToolResult {
+        let code = a.str("code")?;
+        let code_file = a.str("code_file")?;
+        let source = match (code, code_file) {
+            (Some(_), Some(_)) => {
+                return Err(ToolError::invalid(
+                    "`code` and `code_file` are mutually exclusive; pass exactly one",
+                ))
+            }
+            (None, None) => {
+                return Err(ToolError::invalid(
+                    "one of `code` or `code_file` is required; pass exactly one",
+                ))
+            }
+            (Some(c), None) => c.to_string(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| ToolError::invalid(format!("`code_file`: cannot read {path}: {e}")))?,
+        };
+        let ctx_obj = a.object("ctx")?.unwrap_or_default();
+        let _ = a.bool("host_mode")?;
+        let wait = self.wait_of(a.u64("wait_ms")?);
+        let program = Program::Code {
+            source,
+            name: Some("session".into()),
+        };
+        let spec = self.exec_spec(&a, program, ctx_obj, "run")?;
+        let id = self.spawn(spec)?;
+        self.drive(&id, wait, ctx, 0, true).await
+    }
+
+    async fn alc_advice(&self, a: Args<'_>, ctx: &RequestContext<RoleServer>) -> ToolResult {
+        let strategy = a.req_str("strategy")?;
+        if !alc_engine::valid_package_name(strategy) {
+            return Err(ToolError::invalid(format!(
+                "`strategy` must be a package name matching ^[A-Za-z_][A-Za-z0-9_-]{{0,63}}$, got {strategy:?}"
+            )));
+        }
+        let task = a.str("task")?;
+        let mut ctx_obj = a.object("opts")?.unwrap_or_default();
+        if let Some(t) = task {
+            ctx_obj.insert("task".into(), json!(t));
+        }
+        let wait = self.wait_of(a.u64("wait_ms")?);
+        if self.inner.packages.resolve("default", strategy).is_err() {
+            return Err(ToolError::new(
+                "package_not_found",
+                format!("package '{strategy}' not found in any package root (ALC_PACKAGES_PATH, <home>/packages)"),
+            ));
+        }
+        let program = Program::Package {
+            name: strategy.to_string(),
+            entry: "run".into(),
+        };
+        let mut spec = self.exec_spec(&a, program, ctx_obj, "advice")?;
+        spec.labels.insert("strategy".into(), strategy.to_string());
+        let id = self.spawn(spec)?;
+        self.drive(&id, wait, ctx, 0, true).await
+    }
+
+    async fn alc_continue(&self, a: Args<'_>, ctx: &RequestContext<RoleServer>) -> ToolResult {
+        let sid = a.req_str("session_id")?;
+        let id = parse_session(sid)?;
+        let round = a.u64("round")?;
+        let wait = self.wait_of(a.u64("wait_ms")?);
+        check_answerer(a.str("answerer")?).map_err(|e| e.with_session(sid))?;
+        let usage = usage_of(a.decoded("usage").as_ref())?;
+        let answers: Vec<Answer> = if let Some(rs) = a.decoded("responses") {
+            let Value::Array(items) = rs else {
+                return Err(ToolError::invalid("`responses` must be an array").with_session(sid));
+            };
+            if items.is_empty() {
+                return Err(ToolError::invalid("`responses` must not be empty").with_session(sid));
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let Value::Object(m) = item else {
+                    return Err(ToolError::invalid(format!(
+                        "`responses[{i}]` must be an object {{query_id, response}}"
+                    ))
+                    .with_session(sid));
+                };
+                let qid = query_id_of(m.get("query_id"), "responses[].query_id")
+                    .map_err(|e| e.with_session(sid))?
+                    .ok_or_else(|| {
+                        ToolError::invalid(format!("`responses[{i}].query_id` is required"))
+                            .with_session(sid)
+                    })?;
+                let ask = ask_status_of(m.get("ask_status"), "responses[].ask_status")?;
+                let u = usage_of(m.get("usage"))?;
+                out.push(
+                    make_answer(Some(qid), m.get("response"), ask, u, "response")
+                        .map_err(|e| e.with_session(sid))?,
+                );
+            }
+            out
+        } else if a.has("response") || a.has("ask_status") {
+            let qid = query_id_of(a.decoded("query_id").as_ref(), "query_id")
+                .map_err(|e| e.with_session(sid))?;
+            let ask = ask_status_of(a.decoded("ask_status").as_ref(), "ask_status")?;
+            let response = a.decoded("response");
+            vec![make_answer(qid, response.as_ref(), ask, usage, "response")
+                .map_err(|e| e.with_session(sid))?]
+        } else {
+            // Mode 4: re-fetch.
+            let snap = self
+                .engine()
+                .state(&id, &SnapshotOptions::default())
+                .map_err(|_| not_found(&id))?;
+            if snap.phase == Phase::Paused || snap.phase.is_terminal() {
+                return Ok(wire::current(&snap));
+            }
+            return self
+                .drive(&id, wait, ctx, snap.last_event_seq + 1, false)
+                .await;
+        };
+        let ack = self
+            .engine()
+            .resume_now(&id, Answers { round, answers })
+            .map_err(|e| resume_error(&id, e))?;
+        match ack {
+            ResumeAck::Accepted { round, remaining } => {
+                let snap = self
+                    .engine()
+                    .state(&id, &SnapshotOptions::default())
+                    .map_err(|_| not_found(&id))?;
+                Ok(json!({
+                    "status": "accepted", "session_id": id.as_str(), "round": round,
+                    "remaining": remaining, "pending": open_ids(&snap),
+                }))
+            }
+            ResumeAck::Continued { .. } => {
+                let from = self
+                    .engine()
+                    .state(&id, &SnapshotOptions::default())
+                    .map(|s| s.last_event_seq + 1)
+                    .unwrap_or(0);
+                self.drive(&id, wait, ctx, from, false).await
+            }
+        }
+    }
+
+    async fn alc_status(&self, a: Args<'_>) -> ToolResult {
+        let filter = parse_pending_filter(a.decoded("pending_filter"))?;
+        let include_history = a.bool("include_history")?.unwrap_or(false);
+        let wait_ms = a.u64("wait_ms")?;
+        let opts = SnapshotOptions {
+            include_history,
+            ..SnapshotOptions::default()
+        };
+        if let Some(sid) = a.str("session_id")? {
+            let id = parse_session(sid)?;
+            if let Some(ms) = wait_ms.filter(|ms| *ms > 0) {
+                let _ = self
+                    .engine()
+                    .run_until_pause(&id, Duration::from_millis(ms))
+                    .await;
+            }
+            let snap = self
+                .engine()
+                .state(&id, &opts)
+                .map_err(|_| not_found(&id))?;
+            return Ok(status_entry(&snap, filter.as_ref()));
+        }
+        if wait_ms.is_some() {
+            return Err(ToolError::invalid("`wait_ms` needs `session_id`"));
+        }
+        let list = self.engine().list(&ListFilter {
+            phases: vec![Phase::Queued, Phase::Running, Phase::Paused],
+            limit: usize::MAX,
+            ..ListFilter::default()
+        });
+        let sessions: Vec<Value> = list
+            .iter()
+            .map(|s| {
+                if include_history {
+                    let full = self.engine().state(&s.session_id, &opts).ok();
+                    status_entry(full.as_ref().unwrap_or(s), filter.as_ref())
+                } else {
+                    status_entry(s, filter.as_ref())
+                }
+            })
+            .collect();
+        Ok(json!({"active_sessions": sessions.len(), "sessions": sessions}))
+    }
+
+    async fn alc_cancel(&self, a: Args<'_>) -> ToolResult {
+        let sid = a.req_str("session_id")?;
+        let id = parse_session(sid)?;
+        let reason = CancelReason {
+            code: CancelCode::User,
+            detail: a.str("reason")?.map(str::to_string),
+        };
+        let ack = self
+            .engine()
+            .cancel_now(&id, reason)
+            .map_err(|_| not_found(&id))?;
+        match ack {
+            CancelAck::AlreadyTerminal { phase } => Ok(json!({
+                "status": outcome_status(phase), "session_id": id.as_str(), "already_terminal": true,
+            })),
+            CancelAck::Cancelled | CancelAck::Requested => {
+                let waited =
+                    tokio::time::timeout(Duration::from_secs(2), self.engine().wait(&id)).await;
+                match waited {
+                    Ok(Ok(t)) => Ok(wire::terminal(&t)),
+                    Ok(Err(e)) => Err(wait_error(&id, e)),
+                    Err(_) => {
+                        let snap = self
+                            .engine()
+                            .state(&id, &SnapshotOptions::default())
+                            .map_err(|_| not_found(&id))?;
+                        Ok(json!({
+                            "status": "cancel_requested", "session_id": id.as_str(),
+                            "previous_phase": snap.phase.wire_name(),
+                        }))
+                    }
+                }
+            }
+        }
+    }
+
+    async fn alc_sessions(&self, a: Args<'_>) -> ToolResult {
+        let status = a.str("status")?.unwrap_or("all");
+        let phases: Option<Vec<Phase>> = match status {
+            "all" => None,
+            "active" => Some(vec![Phase::Queued, Phase::Running, Phase::Paused]),
+            "paused" => Some(vec![Phase::Paused]),
+            "running" => Some(vec![Phase::Queued, Phase::Running]),
+            "resumable" => Some(vec![]),
+            "completed" => Some(vec![Phase::Completed]),
+            "failed" => Some(vec![Phase::Failed]),
+            "cancelled" => Some(vec![Phase::Cancelled]),
+            other => {
+                return Err(ToolError::invalid(format!(
+                    "`status`: unknown value '{other}' (active, paused, running, resumable, completed, failed, cancelled, all)"
+                )))
+            }
+        };
+        let strategy = a.str("strategy")?;
+        let kind = a.str("kind")?;
+        let since = a.u64("since")?;
+        let limit = a.u64("limit")?.unwrap_or(50);
+        if limit == 0 || limit > 1000 {
+            return Err(ToolError::invalid("`limit` must be between 1 and 1000"));
+        }
+        let offset = a.u64("offset")?.unwrap_or(0) as usize;
+        let mut all: Vec<Snapshot> = match &phases {
+            Some(p) if p.is_empty() => Vec::new(),
+            _ => self.engine().list(&ListFilter {
+                phases: phases.clone().unwrap_or_default(),
+                limit: usize::MAX,
+                ..ListFilter::default()
+            }),
+        };
+        all.retain(|s| {
+            strategy.is_none_or(|st| s.labels.get("strategy").map(String::as_str) == Some(st))
+                && kind
+                    .is_none_or(|k| s.labels.get("kind").map(String::as_str).unwrap_or("run") == k)
+                && since.is_none_or(|t| s.updated_at >= t as i64)
+        });
+        all.sort_by_key(|s| std::cmp::Reverse((s.updated_at, s.created_at)));
+        let total = all.len();
+        let page: Vec<Value> = all
+            .iter()
+            .skip(offset)
+            .take(limit as usize)
+            .map(session_entry)
+            .collect();
+        let has_more = offset + page.len() < total;
+        Ok(json!({"sessions": page, "total": total, "has_more": has_more}))
+    }
+
+    fn alc_info(&self) -> ToolResult {
+        let (home, source) = home_dir();
+        let abs = |p: PathBuf| -> String {
+            std::path::absolute(&p)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        };
+        let home_s = abs(home.clone());
+        let search: Vec<Value> = search_paths()
+            .into_iter()
+            .map(|(label, p)| json!({"path": abs(p), "source": label}))
+            .collect();
+        let versions: Vec<String> = self
+            .supported_protocol_versions()
+            .iter()
+            .rev()
+            .map(|v| v.to_string())
+            .collect();
+        Ok(json!({
+            "name": "algocline",
+            "version": VERSION,
+            "compat_version": "0.38.1",
+            "protocol_versions": versions,
+            "home": {"path": home_s, "source": source},
+            "database": null,
+            "config_files": [],
+            "log_dir": {"resolved": abs(home.join("logs")), "source": "default"},
+            "log_enabled": false,
+            "tracing": "stderr",
+            "search_paths": search,
+            "packages_dir": abs(home.join("packages")),
+            "project_root": null,
+            "bundled_packages": [],
+            "default_answerer": "host",
+            "answerers": ["host"],
+            "providers": [],
+        }))
+    }
+
+    async fn dispatch(
+        &self,
+        name: &str,
+        args: &Map<String, Value>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> ToolResult {
+        let a = Args::new(args);
+        match name {
+            "alc_run" => self.alc_run(a, ctx).await,
+            "alc_advice" => self.alc_advice(a, ctx).await,
+            "alc_continue" => self.alc_continue(a, ctx).await,
+            "alc_status" => self.alc_status(a).await,
+            "alc_cancel" => self.alc_cancel(a).await,
+            "alc_sessions" => self.alc_sessions(a).await,
+            "alc_info" => self.alc_info(),
+            _ => unreachable!("checked by call_tool"),
+        }
+    }
+}
+
+fn legacy_structured(ctx: &RequestContext<RoleServer>) -> bool {
+    ctx.protocol_version()
+        .is_some_and(|v| v.as_str() <= ProtocolVersion::V_2025_03_26.as_str())
+}
+
+impl ServerHandler for AlcServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut caps = ServerCapabilities::builder().enable_tools().build();
+        if let Some(tools) = caps.tools.as_mut() {
+            tools.list_changed = Some(false);
+        }
+        let mut info = ServerConfig::new(caps)
+            .with_server_info(Implementation::new("algocline", VERSION))
+            .with_instructions(INSTRUCTIONS);
+        info.protocol_version = ProtocolVersion::V_2025_11_25;
+        info
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let mut tools = schema::tools();
+        if legacy_structured(&ctx) {
+            for t in &mut tools {
+                t.output_schema = None;
+            }
+        }
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let name = request.name.as_ref();
+        if !schema::TOOL_NAMES.contains(&name) {
+            return Err(McpError::invalid_params(
+                format!("unknown tool: {name}"),
+                None,
+            ));
+        }
+        let args = request.arguments.clone().unwrap_or_default();
+        let result = self.dispatch(name, &args, &ctx).await;
+        let mut out = match result {
+            Ok(v) => CallToolResult::structured(v),
+            Err(e) => CallToolResult::structured_error(e.to_value()),
+        };
+        if legacy_structured(&ctx) {
+            out.structured_content = None;
+        }
+        Ok(out.into())
+    }
+
+    async fn on_cancelled(
+        &self,
+        notification: CancelledNotificationParam,
+        _ctx: NotificationContext<RoleServer>,
+    ) {
+        let Some(rid) = notification.request_id else {
+            return;
+        };
+        let sid = self
+            .inner
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .get(&rid)
+            .cloned();
+        if let Some(sid) = sid {
+            let reason = CancelReason {
+                code: CancelCode::ClientCancelled,
+                detail: notification.reason,
+            };
+            let _ = self.engine().cancel_now(&sid, reason);
+        }
+    }
+}

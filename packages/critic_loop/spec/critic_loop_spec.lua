@@ -1,0 +1,78 @@
+local describe, it, expect = lust.describe, lust.it, lust.expect
+
+-- Replaces the global `alc` with canned answers (strings, or functions of the prompt)
+-- served in call order; records every prompt and the shape of every call.
+local function mock(answers)
+  local log = { calls = {}, prompts = {}, stats = {} }
+  local n = 0
+  local function answer(prompt)
+    n = n + 1
+    log.prompts[n] = prompt
+    local a = answers[n]
+    if type(a) == "function" then a = a(prompt) end
+    if a == nil then error("no canned answer for prompt " .. n .. ": " .. tostring(prompt)) end
+    return a
+  end
+  _G.alc = {
+    llm = function(prompt, opts)
+      log.calls[#log.calls + 1] = { kind = "llm", opts = opts or {} }
+      return answer(prompt)
+    end,
+    llm_batch = function(items)
+      log.calls[#log.calls + 1] = { kind = "batch", size = #items, items = items }
+      local out = {}
+      for i, item in ipairs(items) do out[i] = answer(item.prompt) end
+      return out
+    end,
+    stats = { record = function(k, v) log.stats[k] = v end },
+    log = function() end,
+    progress = function() end,
+  }
+  return log
+end
+
+-- The call sequence as text, e.g. "llm,batch3,llm".
+local function shape(log)
+  local parts = {}
+  for i, c in ipairs(log.calls) do
+    parts[i] = c.kind == "llm" and "llm" or ("batch" .. c.size)
+  end
+  return table.concat(parts, ",")
+end
+package.loaded["critic_loop"] = nil
+local cl = require("critic_loop")
+
+describe("critic_loop", function()
+  it("has meta", function()
+    expect(cl.meta.name).to.equal("critic_loop")
+  end)
+
+  it("revises the failing criteria until all pass", function()
+    local log = mock({
+      "d1",
+      "correct: PASS\ncomplete: FAIL - no units\nclear: PASS",
+      "d2",
+      "correct: PASS\ncomplete: PASS\nclear: pass",
+    })
+    local ctx = cl.run({ task = "Speed of light?" })
+    expect(shape(log)).to.equal("llm,llm,llm,llm")
+    expect(log.calls[2].opts.system).to.equal("You are a strict reviewer.")
+    expect(log.prompts[2]).to.match("complete: PASS or FAIL")
+    expect(log.prompts[3]).to.match("failing: complete\n")
+    expect(ctx.result.answer).to.equal("d2")
+    expect(ctx.result.passed).to.be(true)
+    expect(ctx.result.failures[1]).to.equal({ "complete" })
+  end)
+
+  it("treats a missing criterion line as a failure", function()
+    expect(cl.failed_criteria("tone: PASS", { "tone", "length" })).to.equal({ "length" })
+  end)
+
+  it("stops after max_rounds without a final revision", function()
+    local log = mock({ "d1", "tone: FAIL", "d2", "tone: FAIL" })
+    local ctx = cl.run({ task = "t", criteria = { "tone" }, max_rounds = 2 })
+    expect(#log.prompts).to.equal(4)
+    expect(ctx.result.passed).to.be(false)
+    expect(ctx.result.rounds).to.equal(2)
+  end)
+end)

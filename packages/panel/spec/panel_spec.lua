@@ -1,0 +1,76 @@
+local describe, it, expect = lust.describe, lust.it, lust.expect
+
+-- Replaces the global `alc` with canned answers (strings, or functions of the prompt)
+-- served in call order; records every prompt and the shape of every call.
+local function mock(answers)
+  local log = { calls = {}, prompts = {}, stats = {} }
+  local n = 0
+  local function answer(prompt)
+    n = n + 1
+    log.prompts[n] = prompt
+    local a = answers[n]
+    if type(a) == "function" then a = a(prompt) end
+    if a == nil then error("no canned answer for prompt " .. n .. ": " .. tostring(prompt)) end
+    return a
+  end
+  _G.alc = {
+    llm = function(prompt, opts)
+      log.calls[#log.calls + 1] = { kind = "llm", opts = opts or {} }
+      return answer(prompt)
+    end,
+    llm_batch = function(items)
+      log.calls[#log.calls + 1] = { kind = "batch", size = #items, items = items }
+      local out = {}
+      for i, item in ipairs(items) do out[i] = answer(item.prompt) end
+      return out
+    end,
+    stats = { record = function(k, v) log.stats[k] = v end },
+    log = function() end,
+    progress = function() end,
+  }
+  return log
+end
+
+-- The call sequence as text, e.g. "llm,batch3,llm".
+local function shape(log)
+  local parts = {}
+  for i, c in ipairs(log.calls) do
+    parts[i] = c.kind == "llm" and "llm" or ("batch" .. c.size)
+  end
+  return table.concat(parts, ",")
+end
+package.loaded["panel"] = nil
+local panel = require("panel")
+
+describe("panel", function()
+  it("has meta and three default roles", function()
+    expect(panel.meta.name).to.equal("panel")
+    expect(#panel.default_roles).to.equal(3)
+  end)
+
+  it("asks every persona in one batch, then synthesises", function()
+    local log = mock({ "view A", "view B", "view C", "merged\nANSWER: use both" })
+    local ctx = panel.run({ task = "Tabs or spaces?" })
+    expect(shape(log)).to.equal("batch3,llm")
+    expect(log.calls[1].items[2].system).to.match("skeptic")
+    expect(log.prompts[1]).to.match("Tabs or spaces%?")
+    expect(log.prompts[4]).to.match("%[2%] a skeptic")
+    expect(log.prompts[4]).to.match("view C")
+    expect(ctx.result.answer).to.equal("use both")
+    expect(ctx.result.views[3]).to.equal({ role = panel.default_roles[3], view = "view C" })
+    expect(log.stats["panel.size"]).to.equal(3)
+  end)
+
+  it("uses custom roles", function()
+    local log = mock({ "x", "y", "final" })
+    local ctx = panel.run({ task = "t", roles = { "a poet", "a lawyer" } })
+    expect(shape(log)).to.equal("batch2,llm")
+    expect(log.calls[1].items[1].system).to.equal("You are a poet.")
+    expect(ctx.result.answer).to.equal("final")
+  end)
+
+  it("rejects an empty panel", function()
+    mock({})
+    expect(function() panel.run({ task = "t", roles = {} }) end).to.fail.with("must not be empty")
+  end)
+end)

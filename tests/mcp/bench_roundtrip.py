@@ -1,0 +1,65 @@
+"""Round-trip latency of `alc serve` over stdio (not a test).
+
+Prints JSON with the median (and p90) milliseconds of: an MCP `ping`, a trivial
+`alc_run {"code":"return 1"}`, and one `alc_continue` answering a paused session.
+
+    ALC_BIN=target/release/alc python3 tests/mcp/bench_roundtrip.py [--n 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import anyio
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import alc_bin, connect, payload  # noqa: E402
+
+
+def summary(samples: list[float]) -> dict:
+    s = sorted(samples)
+    return {
+        "median_ms": round(statistics.median(s) * 1000, 3),
+        "p90_ms": round(s[int(len(s) * 0.9) - 1] * 1000, 3),
+        "n": len(s),
+    }
+
+
+async def main(n: int) -> None:
+    async with connect() as s:
+        for _ in range(20):  # warm-up
+            await s.send_ping()
+            await s.call_tool("alc_run", {"code": "return 1"})
+        ping, run, cont = [], [], []
+        for _ in range(n):
+            t = time.perf_counter()
+            await s.send_ping()
+            ping.append(time.perf_counter() - t)
+        for _ in range(n):
+            t = time.perf_counter()
+            r = await s.call_tool("alc_run", {"code": "return 1"})
+            run.append(time.perf_counter() - t)
+            assert payload(r)["status"] == "completed"
+        for _ in range(n):
+            p = payload(await s.call_tool("alc_run", {"code": 'return alc.llm("q")'}))
+            t = time.perf_counter()
+            r = await s.call_tool("alc_continue", {"session_id": p["session_id"], "query_id": "q-0", "response": "a"})
+            cont.append(time.perf_counter() - t)
+            assert payload(r)["status"] == "completed"
+    print(json.dumps({
+        "binary": alc_bin(),
+        "ping": summary(ping),
+        "alc_run_trivial": summary(run),
+        "alc_continue": summary(cont),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200)
+    anyio.run(main, ap.parse_args().n)
