@@ -10,6 +10,8 @@
 ---   system      string   system prompt override
 --- Result: ctx.result = { answer, reasoning, raw }
 
+local U = require("strategy_util")
+
 local M = {}
 
 M.meta = {
@@ -28,6 +30,8 @@ M.spec = {
   },
 }
 
+-- Strict variant of strategy_util.trim (which also accepts nil and non-strings): it
+-- errors on anything but a string, so it stays private rather than being unified.
 local function trim(s)
   return (s:gsub("^%s+", ""):gsub("%s+$", ""))
 end
@@ -68,9 +72,7 @@ function M.run(ctx)
     max_tokens = ctx.max_tokens or 900,
   })
   local answer, reasoning = M.split_answer(raw, tag)
-  if alc.stats and alc.stats.record then
-    alc.stats.record("cot.reasoning_chars", #reasoning)
-  end
+  U.record("cot.reasoning_chars", #reasoning)
   ctx.result = { answer = answer, reasoning = reasoning, raw = raw }
   return ctx
 end

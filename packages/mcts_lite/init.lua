@@ -14,6 +14,8 @@
 ---   c             number   exploration constant (default 1.4)
 --- Result: ctx.result = { answer, path, iterations, nodes, root_visits }
 
+local U = require("strategy_util")
+
 local M = {}
 
 M.meta = {
@@ -22,100 +24,6 @@ M.meta = {
   description = "Deterministic MCTS over reasoning steps: UCB1 selection, LLM expansion and scoring",
   category = "search",
 }
-
-local function trim(s)
-  return (tostring(s or ""):gsub("^%s+", ""):gsub("%s+$", ""))
-end
-
--- Value of the last line `TAG: value` (tag compared case-insensitively), or nil.
-local function tagged(text, tag)
-  local want, found = tag:lower() .. ":", nil
-  for line in (tostring(text or "") .. "\n"):gmatch("(.-)\r?\n") do
-    local l = trim(line)
-    if l:lower():sub(1, #want) == want then found = trim(l:sub(#want + 1)) end
-  end
-  return found
-end
-
--- The last non-empty line of a text.
-local function last_line(text)
-  local last = ""
-  for line in (tostring(text or "") .. "\n"):gmatch("(.-)\r?\n") do
-    if trim(line) ~= "" then last = trim(line) end
-  end
-  return last
-end
-
--- The final answer of a reply: its ANSWER line, else its last line.
-local function answer_of(text)
-  return tagged(text, "ANSWER") or last_line(text)
-end
-
--- Lower case, single spaces, no trailing punctuation: the key answers are compared by.
-local function normalize(a)
-  local s = trim(a):lower():gsub("%s+", " ")
-  s = s:gsub("[%.!%?,;:]+$", "")
-  return s
-end
-
--- A number in [lo, hi] read from a `SCORE:` line, else from the first number of the
--- text; `default` when there is none.
-local function score_of(text, lo, hi, default)
-  local s = tagged(text, "SCORE") or tostring(text or "")
-  local n = tonumber(s:match("%-?%d+%.?%d*"))
-  if n == nil then return default end
-  if n < lo then n = lo elseif n > hi then n = hi end
-  return n
-end
-
--- Items of a numbered (`1.` / `1)`) or bulleted (`-` / `*`) list, in order.
-local function list_items(text, max)
-  local items = {}
-  for line in (tostring(text or "") .. "\n"):gmatch("(.-)\r?\n") do
-    local item = line:match("^%s*%d+[%.%)]%s+(.+)$") or line:match("^%s*[%-%*]%s+(.+)$")
-    if item and trim(item) ~= "" then
-      items[#items + 1] = trim(item)
-      if max and #items >= max then break end
-    end
-  end
-  return items
-end
-
--- Majority vote over normalised answers; a tie goes to the answer seen first.
--- Returns winner (as first written), its count, and the tally in first-seen order.
-local function vote(answers)
-  local order, counts, shown = {}, {}, {}
-  for _, a in ipairs(answers) do
-    local k = normalize(a)
-    if k ~= "" then
-      if counts[k] == nil then
-        order[#order + 1] = k
-        counts[k] = 0
-        shown[k] = trim(a)
-      end
-      counts[k] = counts[k] + 1
-    end
-  end
-  local best
-  for _, k in ipairs(order) do
-    if best == nil or counts[k] > counts[best] then best = k end
-  end
-  local tally = {}
-  for i, k in ipairs(order) do tally[i] = { answer = shown[k], count = counts[k] } end
-  return best and shown[best] or nil, best and counts[best] or 0, tally
-end
-
--- Records a number in the session stats when the host provides them.
-local function record(key, value)
-  if alc.stats and alc.stats.record then alc.stats.record(key, value) end
-end
-
--- Numbered lines `1. text` joined by newlines.
-local function numbered(items)
-  local out = {}
-  for i, s in ipairs(items) do out[i] = string.format("%d. %s", i, s) end
-  return table.concat(out, "\n")
-end
 
 local function path_of(node)
   local steps = {}
@@ -152,17 +60,17 @@ function M.run(ctx)
       value = node.visits > 0 and node.value / node.visits or 0
     else
       local steps = path_of(node)
-      local step = trim(alc.llm(string.format(
+      local step = U.trim(alc.llm(string.format(
         "Problem:\n%s\n\nSteps so far:\n%s\n\nWrite one new next step that differs from earlier "
           .. "attempts. Reply with the step only.",
-        task, #steps > 0 and numbered(steps) or "(none yet)"), { max_tokens = 200 }))
+        task, #steps > 0 and U.numbered(steps) or "(none yet)"), { max_tokens = 200 }))
       local child = { step = step, parent = node, children = {}, visits = 0, value = 0, depth = node.depth + 1 }
       node.children[#node.children + 1] = child
       nodes = nodes + 1
       local scored = alc.llm(string.format(
         "Problem:\n%s\n\nPartial solution:\n%s\n\nRate how promising it is. Reply with a line SCORE: <1-10>.",
-        task, numbered(path_of(child))), { max_tokens = 60 })
-      value = score_of(scored, 1, 10, 1) / 10
+        task, U.numbered(path_of(child))), { max_tokens = 60 })
+      value = U.score_of(scored, 1, 10, 1) / 10
       node = child
     end
     while node do
@@ -185,9 +93,9 @@ function M.run(ctx)
   local path = path_of(node)
   local final = alc.llm(string.format(
     "Problem:\n%s\n\nReasoning steps:\n%s\n\nComplete the solution and end with\nANSWER: <final answer>",
-    task, #path > 0 and numbered(path) or "(none)"), { max_tokens = 500 })
-  record("mcts_lite.nodes", nodes)
-  ctx.result = { answer = answer_of(final), path = path, iterations = iterations, nodes = nodes, root_visits = root.visits }
+    task, #path > 0 and U.numbered(path) or "(none)"), { max_tokens = 500 })
+  U.record("mcts_lite.nodes", nodes)
+  ctx.result = { answer = U.answer_of(final), path = path, iterations = iterations, nodes = nodes, root_visits = root.visits }
   return ctx
 end
 

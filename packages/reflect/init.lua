@@ -11,6 +11,8 @@
 ---   critique_tokens integer token cap of critiques (default 400)
 --- Result: ctx.result = { answer, rounds_used, stopped_early, history = [{critique, revision?}] }
 
+local U = require("strategy_util")
+
 local M = {}
 
 M.meta = {
@@ -45,9 +47,7 @@ function M.run(ctx)
       task, draft, critique), { max_tokens = gen_tokens })
     history[r] = { critique = critique, revision = draft }
   end
-  if alc.stats and alc.stats.record then
-    alc.stats.record("reflect.rounds", #history)
-  end
+  U.record("reflect.rounds", #history)
   ctx.result = { answer = draft, rounds_used = #history, stopped_early = stopped, history = history }
   return ctx
 end
