@@ -358,8 +358,8 @@ pub fn run_init(args: InitArgs) -> u8 {
             &env,
             &InitHomeOptions {
                 force: args.force,
-                types_stub: None,
-                config_template: None,
+                types_stub: Some(alc_pkg::TYPES_STUB.to_string()),
+                config_template: Some(alc_pkg::CONFIG_TEMPLATE.to_string()),
             },
         )?;
         Ok(emit(args.json, &r, || {

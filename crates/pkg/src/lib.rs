@@ -47,3 +47,9 @@ pub fn check_name(name: &str) -> Result<(), PkgError> {
         )))
     }
 }
+
+/// LuaCATS definitions of the `alc` API, installed by `alc init` as `types/alc.d.lua`.
+pub const TYPES_STUB: &str = include_str!("../../../types/alc.d.lua");
+
+/// The commented `config.toml` that `alc init` writes when the home has none.
+pub const CONFIG_TEMPLATE: &str = include_str!("../../../docs/config.example.toml");
