@@ -17,7 +17,11 @@ from conftest import ROOT, call, connect, err, ok
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = ["alc_run", "alc_advice", "alc_continue", "alc_status", "alc_cancel", "alc_sessions", "alc_info"]
+TOOLS = [
+    "alc_run", "alc_advice", "alc_continue", "alc_status", "alc_cancel", "alc_sessions", "alc_info",
+    "alc_log_view", "alc_stats", "alc_note",
+    "alc_pkg_list", "alc_pkg_install", "alc_pkg_remove", "alc_pkg_link", "alc_pkg_unlink", "alc_init",
+]
 AUTO_KEYS = {
     "elapsed_ms", "llm_calls", "pauses", "rounds", "total_prompt_chars", "total_response_chars",
     "prompt_tokens", "response_tokens", "total_tokens", "answered_by",

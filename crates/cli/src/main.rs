@@ -5,8 +5,11 @@
 //! answerer, errors) goes to stderr. Exit codes follow interfaces.md §4.3.
 
 mod answer;
+mod eval_cmd;
+mod info;
 mod pkg_cmd;
 mod pkg_test;
+mod progress;
 mod run;
 
 use std::process::ExitCode;
@@ -24,6 +27,18 @@ struct Cli {
     /// Suppress Lua output and notices on stderr.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// More output on stderr (repeatable): `-v` prints one line per LLM call.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Home directory (beats `ALC_HOME`); commands also accept it after their name.
+    #[arg(long, value_name = "DIR")]
+    home: Option<std::path::PathBuf>,
+    /// Diagnostic log level (`error`, `warn`, `info`, `debug`, `trace`, `off`).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Colour on stderr: `auto`, `always` or `never` (honours `NO_COLOR`).
+    #[arg(long, global = true, value_name = "WHEN")]
+    color: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -38,6 +53,10 @@ enum Command {
     Init(pkg_cmd::InitArgs),
     /// Serve MCP over stdio (the default when no command is given).
     Serve,
+    /// Print the `alc_info` JSON (home, config files, providers, packages) on stdout.
+    Info(info::InfoArgs),
+    /// Evaluate strategies on datasets; history, reports and comparisons.
+    Eval(eval_cmd::EvalArgs),
 }
 
 /// `alc pkg`: the management commands of `pkg_cmd` plus `alc pkg test`.
@@ -60,18 +79,48 @@ enum PkgSub {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let global = run::Global {
+        home: cli.home.clone(),
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+    };
     let code = match cli.command {
-        Some(Command::Run(args)) => run::run(args, cli.quiet),
+        Some(Command::Run(args)) => run::run(args, &global),
+        Some(Command::Info(args)) => info::run(args, &global),
+        Some(Command::Eval(args)) => eval_cmd::run(args, &global),
         Some(Command::Pkg(PkgGroup {
             home,
             command: PkgSub::Test(args),
-        })) => pkg_test::run(args, home, cli.quiet),
+        })) => pkg_test::run(args, home.or(cli.home), cli.quiet),
         Some(Command::Pkg(PkgGroup {
             home,
             command: PkgSub::Manage(command),
-        })) => pkg_cmd::run_pkg(pkg_cmd::PkgArgs { home, command }),
-        Some(Command::Init(args)) => pkg_cmd::run_init(args),
-        Some(Command::Serve) | None => alc_mcp::serve_stdio(alc_mcp::ServeOptions::default()),
+        })) => pkg_cmd::run_pkg(pkg_cmd::PkgArgs {
+            home: home.or(cli.home),
+            command,
+        }),
+        Some(Command::Init(mut args)) => {
+            if args.home.is_none() {
+                args.home = cli.home;
+            }
+            pkg_cmd::run_init(args)
+        }
+        Some(Command::Serve) => match info::serve_options(&global) {
+            Ok(options) => alc_mcp::serve_stdio(options),
+            Err(code) => code,
+        },
+        None => {
+            use std::io::IsTerminal;
+            if std::io::stdin().is_terminal() && !cli.quiet {
+                eprintln!(
+                    "alc: serving MCP on stdio (Ctrl-D to stop); see `alc --help` for commands"
+                );
+            }
+            match info::serve_options(&global) {
+                Ok(options) => alc_mcp::serve_stdio(options),
+                Err(code) => code,
+            }
+        }
     };
     ExitCode::from(code)
 }

@@ -386,4 +386,21 @@ pub trait Journal: Send + Sync + 'static {
     fn delete(&self, id: &SessionId) -> Result<(), JournalError>;
     /// Whether appends survive a process crash (false for `MemoryJournal`).
     fn durable(&self) -> bool;
+    /// Start-up recovery (§7.5): clears the leases of void owners (stale heartbeat, or a dead
+    /// process on this host). Returns the number of sessions whose lease was cleared. The default
+    /// does nothing (journals without leases).
+    fn void_dead_leases(&self) -> Result<usize, JournalError> {
+        Ok(0)
+    }
+    /// Runs `effect` and appends the batch it returns as one atomic write together with the
+    /// writes `effect` made to a store sharing this journal's database (exactly-once effects,
+    /// §7.3). The default runs `effect`, then appends (two writes: a crash between them
+    /// loses the records but not the store's write).
+    fn append_with(
+        &self,
+        effect: &mut dyn FnMut() -> Result<Vec<SessionAppend>, JournalError>,
+    ) -> Result<(), JournalError> {
+        let batch = effect()?;
+        self.append(&batch)
+    }
 }

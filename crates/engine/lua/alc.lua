@@ -10,6 +10,7 @@ local can_host_yield = P.can_host_yield
 local raw_error = error
 local raw_type = type
 local json = P.json
+local raw_tostring = tostring
 
 local alc = {}
 for k, v in pairs(json) do alc[k] = v end
@@ -68,7 +69,7 @@ function alc.budget_check()
 end
 
 function alc.time()
-  return host.now_ms() / 1000
+  return host.clock("alc_time")
 end
 
 alc.stats = {
@@ -78,6 +79,49 @@ alc.stats = {
   end,
   get = function(key) return host.stats_get(key) end,
   llm_calls = function() return host.llm_calls() end,
+}
+
+-- alc.state (lua-api.md §2.8): each call is one journaled effect.
+local state_call = host.state
+local function st(op, a, b, c)
+  return (function(err, ...)
+    if err ~= nil then raw_error(err, 0) end
+    return ...
+  end)(state_call(op, a, b, c))
+end
+
+alc.state = {
+  get = function(key, default)
+    local found, v = st("get", key)
+    if not found then return default end
+    return v
+  end,
+  set = function(key, value) st("set", key, value) end,
+  delete = function(key) return (st("delete", key)) end,
+  has = function(key) return (st("has", key)) end,
+  keys = function(prefix) return (st("keys", prefix)) end,
+  set_nx = function(key, value) return (st("set_nx", key, value)) end,
+  incr = function(key, delta, default) return (st("incr", key, delta, default)) end,
+  list = function(prefix) return (st("list", prefix)) end,
+  show = function(prefix, id)
+    local _, v = st("show", prefix, id)
+    return v
+  end,
+  update = function(key, fn, default)
+    if raw_type(fn) ~= "function" then
+      raw_error("alc.state.update: bad argument #2 'fn' (function expected, got " .. raw_type(fn) .. ")", 0)
+    end
+    for _ = 1, 5 do
+      local cur, version = st("get_versioned", key)
+      if cur == nil then cur = default end
+      local new = fn(cur)
+      if st("cas", key, version, new) then
+        if new == json.json_null then return nil end
+        return new
+      end
+    end
+    raw_error("alc.state.update: conflict on '" .. raw_tostring(key) .. "'", 0)
+  end,
 }
 
 return alc

@@ -274,7 +274,7 @@ local function date_field(t, key, default)
 end
 
 os.time = function(t)
-  if t == nil then return host.now_ms() // 1000 end
+  if t == nil then return host.clock("os_time") end
   if raw_type(t) ~= "table" then
     raw_error("bad argument #1 to 'time' (table expected, got " .. raw_type(t) .. ")", 2)
   end
@@ -286,11 +286,11 @@ end
 os.date = function(fmt, t)
   fmt = fmt or "%c"
   if raw_type(fmt) == "string" and fmt:sub(1, 1) ~= "!" then fmt = "!" .. fmt end
-  if t == nil then t = host.now_ms() // 1000 end
+  if t == nil then t = host.clock("os_date") end
   return raw_date(fmt, t)
 end
 
-os.clock = function() return host.cpu_seconds() end
+os.clock = function() return host.clock("os_clock") end
 os.getenv = function(name) return host.getenv(name) end
 os.execute, os.remove, os.rename, os.exit, os.tmpname, os.setlocale = nil, nil, nil, nil, nil, nil
 

@@ -15,16 +15,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use alc_core::{
-    digest_request, AbortCause, Answers, BudgetLimits, CancelAck, CancelError, CancelReason,
-    EngineConfig, FailureKind, Input, MachineLimits, ObserveError, ObserveItem, PendingQuery,
-    Phase, QueryId, QueryOrigin, QueryRequest, Rejection, ResumeAck, ResumeError, SessionCore,
-    SessionId, SessionMachine, SessionSpec, SlotState, Snapshot, SnapshotOptions, SpawnError,
-    StartError, StateError, StepOutcome, StepReport, Terminal, UntilPause, WaitError,
+    AbortCause, AdoptError, Adopted, Answers, BudgetLimits, CancelAck, CancelError, CancelReason,
+    EngineConfig, FailureKind, Input, Journal, LeaseResult, MachineLimits, ObserveError,
+    ObserveItem, OwnerId, Phase, RecordBody, Rejection, Residency, ResumeAck, ResumeError,
+    RowUpdate, SessionCore, SessionId, SessionMachine, SessionSpec, SessionStatus, SlotState,
+    Snapshot, SnapshotOptions, SpawnError, StartError, StateError, StepOutcome, StepReport,
+    Terminal, UntilPause, WaitError,
 };
 use parking_lot::{Condvar, Mutex};
 
+use crate::durable::{self, PendingRecord, SessionLog};
 use crate::hook::{self, StepControl};
-use crate::host::{BridgeLimits, BudgetView, HostRequest};
+use crate::host::{BridgeLimits, BudgetView};
 use crate::services::{valid_package_name, HostServices};
 use crate::table::{SessionCell, SessionTable};
 use crate::timers::{TimerKind, Timers};
@@ -98,6 +100,71 @@ struct Inner {
     retained: Mutex<VecDeque<SessionId>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     worker_count: usize,
+    /// The session journal.
+    journal: Arc<dyn Journal>,
+    /// Whether the journal survives a crash (leases, adoption, eviction at idle TTL).
+    durable: bool,
+    /// This process's owner id (leases).
+    owner: OwnerId,
+    /// Heartbeat thread stop signal.
+    heartbeat_stop: Arc<(Mutex<bool>, Condvar)>,
+    heartbeat: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Why a transition did not go through.
+enum Fail {
+    /// The machine rejected the input (nothing changed).
+    Rejected(Rejection),
+    /// The transition's records could not be written (the session failed, T25).
+    Journal(String),
+}
+
+/// Why an unhosted session could not be adopted.
+enum AdoptFail {
+    NotFound,
+    Busy,
+    Terminal(Phase),
+    Journal(String),
+}
+
+fn new_owner_id() -> OwnerId {
+    let r: u64 = rand::random();
+    OwnerId::new(format!("o-{:016x}-{}", r, std::process::id()))
+}
+
+/// Machine limits of a session (config, overridden by the spec).
+fn machine_limits(config: &EngineConfig, spec: &SessionSpec) -> MachineLimits {
+    let mut machine_limits = MachineLimits::from_config(config);
+    if let Some(d) = spec.limits.deadline_ms {
+        machine_limits.deadline_ms = Some(d);
+    }
+    if let Some(t) = spec.limits.idle_ttl_ms {
+        machine_limits.idle_ttl_ms = Some(t);
+    }
+    machine_limits
+}
+
+/// The session row as of the core's last transition.
+fn row_of(core: &SessionCore, now: i64) -> RowUpdate {
+    RowUpdate {
+        phase: core.phase,
+        round: core.round,
+        updated_at: now,
+        labels: None,
+        outcome: core.outcome.clone(),
+        metrics: Some(core.metrics.clone()),
+    }
+}
+
+fn outcome_record(core: &SessionCore, now: i64) -> Option<PendingRecord> {
+    core.outcome.as_ref().map(|o| PendingRecord {
+        vm: 0,
+        at: now,
+        body: RecordBody::Outcome {
+            outcome: o.clone(),
+            metrics: core.metrics.clone(),
+        },
+    })
 }
 
 /// The engine: cheap to clone, `Send + Sync`.
@@ -147,14 +214,33 @@ fn effective_budget(config: &EngineConfig, ctx: &serde_json::Value) -> BudgetLim
 }
 
 impl Engine {
-    /// Starts an engine: worker threads and the timer thread.
-    pub async fn start(config: EngineConfig, services: HostServices) -> Result<Engine, StartError> {
-        Self::start_blocking(config, services)
+    /// Starts an engine on `journal`: worker threads, the timer thread and (durable journals)
+    /// owner registration, dead-lease voiding and the heartbeat thread.
+    pub async fn start(
+        config: EngineConfig,
+        journal: Arc<dyn Journal>,
+        host: HostServices,
+    ) -> Result<Engine, StartError> {
+        tokio::task::spawn_blocking(move || Self::start_with_journal(config, journal, host))
+            .await
+            .map_err(|e| StartError::Config {
+                message: format!("engine start panicked: {e}"),
+            })?
     }
 
-    /// `start` for callers outside an async runtime.
+    /// `start` for callers outside an async runtime, on an in-memory journal (sessions do not
+    /// survive the process).
     pub fn start_blocking(
         config: EngineConfig,
+        services: HostServices,
+    ) -> Result<Engine, StartError> {
+        Self::start_with_journal(config, Arc::new(alc_store::MemoryJournal::new()), services)
+    }
+
+    /// `start` without an async runtime.
+    pub fn start_with_journal(
+        config: EngineConfig,
+        journal: Arc<dyn Journal>,
         services: HostServices,
     ) -> Result<Engine, StartError> {
         if config.memory_limit_bytes > config.max_memory_limit_bytes {
@@ -177,6 +263,37 @@ impl Engine {
             max_result_bytes: config.max_result_bytes,
             gc_park_growth_bytes: config.gc_park_growth_bytes as usize,
         };
+        let durable = journal.durable();
+        let owner = new_owner_id();
+        let journal_err = |e: alc_core::JournalError| StartError::Journal {
+            message: e.to_string(),
+        };
+        let heartbeat_stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let mut heartbeat = None;
+        if durable {
+            journal.heartbeat(&owner).map_err(journal_err)?;
+            journal.void_dead_leases().map_err(journal_err)?;
+            let (j, o, stop) = (journal.clone(), owner.clone(), heartbeat_stop.clone());
+            heartbeat = Some(
+                std::thread::Builder::new()
+                    .name("alc-heartbeat".into())
+                    .spawn(move || loop {
+                        {
+                            let mut stopped = stop.0.lock();
+                            if !*stopped {
+                                stop.1.wait_for(&mut stopped, Duration::from_secs(10));
+                            }
+                            if *stopped {
+                                return;
+                            }
+                        }
+                        let _ = j.heartbeat(&o);
+                    })
+                    .map_err(|e| StartError::Config {
+                        message: format!("cannot start the heartbeat thread: {e}"),
+                    })?,
+            );
+        }
         let inner = Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
             let weak = weak.clone();
             let timers = Timers::start(move |cell, kind| {
@@ -203,6 +320,11 @@ impl Engine {
                 retained: Mutex::new(VecDeque::new()),
                 workers: Mutex::new(Vec::new()),
                 worker_count: workers,
+                journal,
+                durable,
+                owner,
+                heartbeat_stop,
+                heartbeat: Mutex::new(heartbeat),
             }
         });
         for i in 0..workers {
@@ -215,6 +337,18 @@ impl Engine {
                     message: format!("cannot start worker threads: {e}"),
                 })?;
             inner.workers.lock().push(handle);
+        }
+        if inner.durable && inner.config.recovery == alc_core::Recovery::Eager {
+            // §7.5: adopt every open session whose lease is void (cleared above).
+            let rows = inner
+                .journal
+                .open_sessions(&alc_core::RowFilter::open())
+                .map_err(|e| StartError::Journal {
+                    message: e.to_string(),
+                })?;
+            for row in rows.into_iter().filter(|r| r.owner.is_none()) {
+                let _ = adopt_session(&inner, &row.session_id, None);
+            }
         }
         Ok(Engine { inner })
     }
@@ -287,13 +421,7 @@ impl Engine {
         let now = now_ms(inner);
         let budget = effective_budget(&inner.config, &spec.ctx);
         let seed = spec.seed.unwrap_or_else(rand::random::<u64>);
-        let mut machine_limits = MachineLimits::from_config(&inner.config);
-        if let Some(d) = spec.limits.deadline_ms {
-            machine_limits.deadline_ms = Some(d);
-        }
-        if let Some(t) = spec.limits.idle_ttl_ms {
-            machine_limits.idle_ttl_ms = Some(t);
-        }
+        let machine_limits = machine_limits(&inner.config, &spec);
         let (core, effects) = SessionCore::spawn(
             id.clone(),
             spec.program.kind().to_string(),
@@ -302,7 +430,43 @@ impl Engine {
             machine_limits,
             now,
         );
-        let cell = SessionCell::new(core, Arc::new(spec), seed);
+        // `spawned` is durable before `spawn` returns (T1).
+        let log = SessionLog::new(id.clone(), inner.journal.clone(), 0);
+        {
+            let spawned = PendingRecord {
+                vm: 0,
+                at: now,
+                body: RecordBody::Spawned {
+                    spec: durable::journaled_spec(&spec),
+                    seed,
+                    engine_version: env!("CARGO_PKG_VERSION").to_string(),
+                    journal_format: alc_core::JOURNAL_FORMAT,
+                },
+            };
+            let mut row = row_of(&core, now);
+            row.labels = Some(spec.labels.clone());
+            let mut last = log.last_seq.lock();
+            log.append_locked(&mut last, vec![spawned], row)
+                .map_err(|e| SpawnError::Journal {
+                    message: e.to_string(),
+                })?;
+        }
+        if inner.durable {
+            match inner.journal.acquire_lease(&id, &inner.owner) {
+                Ok(LeaseResult::Acquired { .. }) => {}
+                Ok(other) => {
+                    return Err(SpawnError::Journal {
+                        message: format!("cannot take the lease of a new session: {other:?}"),
+                    })
+                }
+                Err(e) => {
+                    return Err(SpawnError::Journal {
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
+        let cell = SessionCell::new(core, Arc::new(spec), seed, log);
         inner.table.insert(cell.clone());
         arm_timers(inner, &cell, &effects, now);
         if effects.enqueue {
@@ -315,13 +479,89 @@ impl Engine {
         self.inner.table.get(id)
     }
 
-    /// The session's snapshot; never waits for a step.
+    /// The session's snapshot; never waits for a step. A session not hosted here is read
+    /// from the journal (`residency: unhosted`).
     pub fn state(&self, id: &SessionId, opts: &SnapshotOptions) -> Result<Snapshot, StateError> {
-        let cell = self.cell(id).ok_or_else(|| StateError::NotFound {
-            session_id: id.clone(),
-        })?;
-        let st = cell.state.lock();
-        Ok(st.core.snapshot_at(opts, now_ms(&self.inner)))
+        if let Some(cell) = self.cell(id) {
+            let st = cell.state.lock();
+            return Ok(st.core.snapshot_at(opts, now_ms(&self.inner)));
+        }
+        let inner = &self.inner;
+        let jerr = |e: alc_core::JournalError| StateError::Journal {
+            message: e.to_string(),
+        };
+        let row = inner
+            .journal
+            .session(id)
+            .map_err(jerr)?
+            .ok_or_else(|| StateError::NotFound {
+                session_id: id.clone(),
+            })?;
+        let records = inner.journal.read(id, 1).map_err(jerr)?;
+        let (mut core, _) = recovered_core(inner, &row, &records).map_err(jerr)?;
+        if row.status == SessionStatus::Terminal {
+            core.phase = row.phase;
+            core.pending = None;
+            core.outcome = row.outcome.clone();
+            core.ended_at = Some(row.updated_at);
+        }
+        let now = now_ms(inner);
+        let mut snap = core.snapshot_at(opts, now);
+        snap.residency = Residency::Unhosted;
+        snap.owner = if row.owner.is_some() && row.status == SessionStatus::Open {
+            alc_core::Owner::OtherProcess
+        } else {
+            alc_core::Owner::None
+        };
+        snap.updated_at = row.updated_at;
+        Ok(snap)
+    }
+
+    /// The hosted cell of `id`, adopting it from the journal when it is open there.
+    fn hosted(
+        &self,
+        id: &SessionId,
+        env: Option<BTreeMap<String, String>>,
+    ) -> Result<Arc<SessionCell>, AdoptFail> {
+        if let Some(c) = self.cell(id) {
+            return Ok(c);
+        }
+        adopt_session(&self.inner, id, env)
+    }
+
+    /// Adopts an open session from the journal (engine.md §7.5): takes the lease and hosts
+    /// it (Paused with its pending round, or Queued); `env` re-supplies the env values the
+    /// journal does not keep. An already hosted session is returned as is.
+    pub async fn adopt(
+        &self,
+        id: &SessionId,
+        env: BTreeMap<String, String>,
+    ) -> Result<Snapshot, AdoptError> {
+        self.adopt_now(id, env)
+    }
+
+    /// `adopt` without an async runtime.
+    pub fn adopt_now(
+        &self,
+        id: &SessionId,
+        env: BTreeMap<String, String>,
+    ) -> Result<Snapshot, AdoptError> {
+        match self.hosted(id, Some(env)) {
+            Ok(cell) => {
+                let st = cell.state.lock();
+                Ok(st
+                    .core
+                    .snapshot_at(&SnapshotOptions::default(), now_ms(&self.inner)))
+            }
+            Err(AdoptFail::NotFound) => Err(AdoptError::NotFound {
+                session_id: id.clone(),
+            }),
+            Err(AdoptFail::Busy) => Err(AdoptError::Busy {
+                session_id: id.clone(),
+            }),
+            Err(AdoptFail::Terminal(phase)) => Err(AdoptError::AlreadyTerminal { phase }),
+            Err(AdoptFail::Journal(message)) => Err(AdoptError::Journal { message }),
+        }
     }
 
     /// Hosted sessions matching `filter`, newest first.
@@ -364,16 +604,29 @@ impl Engine {
         if inner.stopping.load(Ordering::Acquire) {
             return Err(ResumeError::ShuttingDown);
         }
-        let cell = self.cell(id).ok_or_else(|| ResumeError::NotFound {
-            session_id: id.clone(),
-        })?;
+        let cell = match self.hosted(id, None) {
+            Ok(c) => c,
+            Err(AdoptFail::NotFound) => {
+                return Err(ResumeError::NotFound {
+                    session_id: id.clone(),
+                })
+            }
+            Err(AdoptFail::Busy) => {
+                return Err(ResumeError::Busy {
+                    session_id: id.clone(),
+                })
+            }
+            Err(AdoptFail::Terminal(phase)) => return Err(ResumeError::NotPaused { phase }),
+            Err(AdoptFail::Journal(message)) => return Err(ResumeError::Journal { message }),
+        };
         let outcome = transition(inner, &cell, Input::Resume(answers));
         match outcome {
             Ok(Some(alc_core::Ack::Resume(ack))) => Ok(ack),
             Ok(_) => Err(ResumeError::NotPaused {
                 phase: cell.state.lock().core.phase,
             }),
-            Err(Rejection::Resume(e)) => Err(e),
+            Err(Fail::Rejected(Rejection::Resume(e))) => Err(e),
+            Err(Fail::Journal(message)) => Err(ResumeError::Journal { message }),
             Err(_) => Err(ResumeError::NotPaused {
                 phase: cell.state.lock().core.phase,
             }),
@@ -395,11 +648,24 @@ impl Engine {
         id: &SessionId,
         reason: CancelReason,
     ) -> Result<CancelAck, CancelError> {
-        let cell = self.cell(id).ok_or_else(|| CancelError::NotFound {
-            session_id: id.clone(),
-        })?;
+        let cell = match self.hosted(id, None) {
+            Ok(c) => c,
+            Err(AdoptFail::NotFound) => {
+                return Err(CancelError::NotFound {
+                    session_id: id.clone(),
+                })
+            }
+            Err(AdoptFail::Busy) => {
+                return Err(CancelError::Busy {
+                    session_id: id.clone(),
+                })
+            }
+            Err(AdoptFail::Terminal(phase)) => return Ok(CancelAck::AlreadyTerminal { phase }),
+            Err(AdoptFail::Journal(message)) => return Err(CancelError::Journal { message }),
+        };
         match transition(&self.inner, &cell, Input::Cancel(reason)) {
             Ok(Some(alc_core::Ack::Cancel(ack))) => Ok(ack),
+            Err(Fail::Journal(message)) => Err(CancelError::Journal { message }),
             _ => {
                 let phase = cell.state.lock().core.phase;
                 Ok(CancelAck::AlreadyTerminal { phase })
@@ -431,9 +697,20 @@ impl Engine {
 
     /// Waits until the session is terminal.
     pub async fn wait(&self, id: &SessionId) -> Result<Terminal, WaitError> {
-        let cell = self.cell(id).ok_or_else(|| WaitError::NotFound {
-            session_id: id.clone(),
-        })?;
+        let cell = match self.hosted(id, None) {
+            Ok(c) => c,
+            Err(AdoptFail::Terminal(_)) => return self.terminal_from_journal(id),
+            Err(AdoptFail::Busy) => {
+                return Err(WaitError::Busy {
+                    session_id: id.clone(),
+                })
+            }
+            Err(_) => {
+                return Err(WaitError::NotFound {
+                    session_id: id.clone(),
+                })
+            }
+        };
         let mut rx = cell.changed.subscribe();
         loop {
             if let Some(t) = cell.state.lock().core.terminal() {
@@ -454,9 +731,26 @@ impl Engine {
         id: &SessionId,
         timeout: Duration,
     ) -> Result<UntilPause, WaitError> {
-        let cell = self.cell(id).ok_or_else(|| WaitError::NotFound {
-            session_id: id.clone(),
-        })?;
+        let cell = match self.hosted(id, None) {
+            Ok(c) => c,
+            Err(AdoptFail::Terminal(_)) => {
+                return self
+                    .terminal_from_journal(id)
+                    .map(|t| UntilPause::Terminal {
+                        terminal: Box::new(t),
+                    })
+            }
+            Err(AdoptFail::Busy) => {
+                return Err(WaitError::Busy {
+                    session_id: id.clone(),
+                })
+            }
+            Err(_) => {
+                return Err(WaitError::NotFound {
+                    session_id: id.clone(),
+                })
+            }
+        };
         let mut rx = cell.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -487,6 +781,27 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// The terminal record of a session that ended and is no longer hosted.
+    fn terminal_from_journal(&self, id: &SessionId) -> Result<Terminal, WaitError> {
+        let nf = || WaitError::NotFound {
+            session_id: id.clone(),
+        };
+        let row = self
+            .inner
+            .journal
+            .session(id)
+            .ok()
+            .flatten()
+            .ok_or_else(nf)?;
+        let outcome = row.outcome.clone().ok_or_else(nf)?;
+        Ok(Terminal {
+            session_id: id.clone(),
+            outcome,
+            metrics: row.metrics.clone().unwrap_or_default(),
+            ended_at: row.updated_at,
+        })
     }
 
     /// Stops the engine: refuses new work, parks or cancels live sessions, joins threads.
@@ -543,18 +858,37 @@ impl Engine {
             let _ = h.join();
         }
         inner.timers.stop();
+        {
+            let (lock, cv) = &*inner.heartbeat_stop;
+            *lock.lock() = true;
+            cv.notify_all();
+        }
+        if let Some(h) = inner.heartbeat.lock().take() {
+            let _ = h.join();
+        }
+        if inner.durable {
+            for cell in inner.table.cells() {
+                if !cell.state.lock().core.phase.is_terminal() {
+                    let _ = inner.journal.release_lease(&cell.id, &inner.owner);
+                }
+            }
+        }
         // Release everyone waiting on a session that can no longer change.
         inner.stopped.store(true, Ordering::Release);
         for cell in inner.table.cells() {
             let version = cell.state.lock().core.version;
             cell.notify(version);
         }
-        report.lost = inner
-            .table
-            .cells()
-            .iter()
-            .filter(|c| !c.state.lock().core.phase.is_terminal())
-            .count();
+        report.lost = if inner.durable {
+            0
+        } else {
+            inner
+                .table
+                .cells()
+                .iter()
+                .filter(|c| !c.state.lock().core.phase.is_terminal())
+                .count()
+        };
         report
     }
 }
@@ -608,16 +942,19 @@ fn enqueue(inner: &Inner, cell: Arc<SessionCell>) {
     inner.queue.ready.notify_one();
 }
 
-/// Applies `input` under the cell's lock and performs the effects after unlocking.
+/// Applies `input` under the cell's lock, appends the transition's records (durable before
+/// anything is enqueued or the caller replies) and performs the effects after unlocking.
+/// Lock order: the session's journal seq lock, then the cell.
 fn transition(
     inner: &Inner,
     cell: &Arc<SessionCell>,
     input: Input,
-) -> Result<Option<alc_core::Ack>, Rejection> {
+) -> Result<Option<alc_core::Ack>, Fail> {
     let now = now_ms(inner);
+    let mut last = cell.log.last_seq.lock();
     let mut st = cell.state.lock();
     let before_abort = st.core.abort;
-    let effects = SessionMachine::apply(&mut st.core, input, now)?;
+    let effects = SessionMachine::apply(&mut st.core, input, now).map_err(Fail::Rejected)?;
     if st.core.abort != before_abort {
         let code = match st.core.abort {
             Some(AbortCause::Cancel) => hook::ABORT_CANCEL,
@@ -627,6 +964,58 @@ fn transition(
         };
         cell.abort.store(code, Ordering::Release);
     }
+    let mut records: Vec<PendingRecord> = effects
+        .accepted
+        .iter()
+        .map(|a| PendingRecord {
+            vm: 0,
+            at: now,
+            body: RecordBody::Answer {
+                round: st.core.round,
+                answer: a.clone(),
+            },
+        })
+        .collect();
+    if effects.terminal {
+        records.extend(outcome_record(&st.core, now));
+    }
+    let row = row_of(&st.core, now);
+    let dropped = if effects.drop_vm { st.vm.take() } else { None };
+    let version = st.core.version;
+    let evicted = retain_terminal(inner, cell, &effects);
+    drop(st);
+    let mut failed = None;
+    if !records.is_empty() {
+        if let Err(e) = cell.log.append_locked(&mut last, records, row) {
+            failed = Some(format!("journal: {e}"));
+        }
+    }
+    drop(last);
+    if let Some(vm) = dropped {
+        inner
+            .vm_bytes
+            .fetch_sub(vm.used_memory() as u64, Ordering::Relaxed);
+        drop(vm);
+    }
+    if let Some(message) = failed {
+        let mut fx = effects;
+        fx.enqueue = false;
+        after_transition(inner, cell, &fx, version, evicted);
+        journal_failed(inner, cell, message.clone());
+        return Err(Fail::Journal(message));
+    }
+    after_transition(inner, cell, &effects, version, evicted);
+    Ok(effects.ack)
+}
+
+/// T25: a journal write failed; the session fails without further records.
+fn journal_failed(inner: &Inner, cell: &Arc<SessionCell>, message: String) {
+    let now = now_ms(inner);
+    let mut st = cell.state.lock();
+    let Ok(effects) = SessionMachine::apply(&mut st.core, Input::JournalFailed { message }, now)
+    else {
+        return;
+    };
     let dropped = if effects.drop_vm { st.vm.take() } else { None };
     let version = st.core.version;
     let evicted = retain_terminal(inner, cell, &effects);
@@ -638,7 +1027,93 @@ fn transition(
         drop(vm);
     }
     after_transition(inner, cell, &effects, version, evicted);
-    Ok(effects.ack)
+}
+
+/// A core rebuilt from a session's records (adoption, unhosted `state`).
+fn recovered_core(
+    inner: &Inner,
+    row: &alc_core::SessionRow,
+    records: &[alc_core::JournalRecord],
+) -> Result<(SessionCore, durable::Recovered), alc_core::JournalError> {
+    let rec = durable::recover(row, records)?;
+    let spec = &rec.spec;
+    let adopted = Adopted {
+        id: row.session_id.clone(),
+        program_kind: spec.program.kind().to_string(),
+        labels: row.labels.clone(),
+        budget: effective_budget(&inner.config, &spec.ctx),
+        created_at: row.created_at,
+        round: rec.round,
+        pending: rec.pending.clone(),
+        last_round: rec.last_round.clone(),
+        metrics: rec.metrics.clone(),
+        records: rec.records,
+    };
+    let (core, _) = SessionCore::adopt(adopted, machine_limits(&inner.config, spec), now_ms(inner));
+    Ok((core, rec))
+}
+
+/// Adoption (T3, engine.md §7.5): lease, rebuild from the records, host Cold.
+fn adopt_session(
+    inner: &Inner,
+    id: &SessionId,
+    env: Option<BTreeMap<String, String>>,
+) -> Result<Arc<SessionCell>, AdoptFail> {
+    let jerr = |e: alc_core::JournalError| AdoptFail::Journal(e.to_string());
+    if inner.stopping.load(Ordering::Acquire) {
+        return Err(AdoptFail::NotFound);
+    }
+    let row = inner
+        .journal
+        .session(id)
+        .map_err(jerr)?
+        .ok_or(AdoptFail::NotFound)?;
+    if row.status == SessionStatus::Terminal {
+        return Err(AdoptFail::Terminal(row.phase));
+    }
+    if inner.durable {
+        match inner
+            .journal
+            .acquire_lease(id, &inner.owner)
+            .map_err(jerr)?
+        {
+            LeaseResult::Acquired { .. } => {}
+            LeaseResult::Busy { .. } => return Err(AdoptFail::Busy),
+            LeaseResult::NotFound => return Err(AdoptFail::NotFound),
+        }
+    }
+    let records = inner.journal.read(id, 1).map_err(jerr)?;
+    let last_seq = records.last().map_or(0, |r| r.seq);
+    let rec = durable::recover(&row, &records).map_err(jerr)?;
+    let mut spec = rec.spec.clone();
+    spec.env.retain(|_, v| !v.is_empty());
+    if let Some(env) = env {
+        spec.env.extend(env);
+    }
+    let now = now_ms(inner);
+    let adopted = Adopted {
+        id: id.clone(),
+        program_kind: spec.program.kind().to_string(),
+        labels: row.labels.clone(),
+        budget: effective_budget(&inner.config, &spec.ctx),
+        created_at: row.created_at,
+        round: rec.round,
+        pending: rec.pending,
+        last_round: rec.last_round,
+        metrics: rec.metrics,
+        records: rec.records,
+    };
+    let (core, effects) = SessionCore::adopt(adopted, machine_limits(&inner.config, &spec), now);
+    let log = SessionLog::new(id.clone(), inner.journal.clone(), last_seq);
+    let cell = SessionCell::new(core, Arc::new(spec), rec.seed, log);
+    let (cell, inserted) = inner.table.insert_if_absent(cell);
+    if inserted {
+        arm_timers(inner, &cell, &effects, now);
+        if effects.enqueue {
+            enqueue(inner, cell.clone());
+        }
+    }
+    Ok(cell)
 }
 
 /// Records a session that just became terminal in the retention queue and returns the
@@ -678,9 +1153,22 @@ fn after_transition(
     arm_timers(inner, cell, effects, now_ms(inner));
     for old in evicted {
         inner.table.remove(&old);
+        if !inner.durable {
+            let _ = inner.journal.delete(&old);
+        }
+    }
+    if effects.terminal && inner.durable {
+        let _ = inner.journal.release_lease(&cell.id, &inner.owner);
     }
     if effects.removed {
         inner.table.remove(&cell.id);
+        if inner.durable {
+            // Idle eviction (T22): the session stays resumable from the journal.
+            let _ = inner.journal.release_lease(&cell.id, &inner.owner);
+        } else {
+            // Retention of a memory journal (T23): its records go with it.
+            let _ = inner.journal.delete(&cell.id);
+        }
         let mut retained = inner.retained.lock();
         // Retention timers fire in roughly the order sessions ended.
         if retained.front() == Some(&cell.id) {
@@ -706,7 +1194,9 @@ fn fire_timer(inner: &Inner, cell: Arc<SessionCell>, (kind, version): TimerKind)
             if cell.state.lock().core.version != version {
                 return;
             }
-            Input::IdleTtl { durable: false }
+            Input::IdleTtl {
+                durable: inner.durable,
+            }
         }
         alc_core::TimerKind::AskTimeout { round, query } => Input::AskTimeout { round, query },
         alc_core::TimerKind::Retention => Input::RetentionExpired,
@@ -736,7 +1226,7 @@ fn worker_loop(inner: Arc<Inner>) {
 /// Dispatches one queued session, steps it, and applies the step's outcome.
 fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
     let now = now_ms(inner);
-    let (vm, answers, calls_used, tokens_used, cpu_ms_before) = {
+    let (vm, answers, calls_used, tokens_used, cpu_ms_before, round) = {
         let mut st = cell.state.lock();
         let effects = match SessionMachine::apply(&mut st.core, Input::Dispatch, now) {
             Ok(e) => e,
@@ -750,6 +1240,7 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
             m.llm_calls,
             m.total_tokens.tokens,
             m.cpu_ms,
+            st.core.round,
         );
         let version = st.core.version;
         drop(st);
@@ -771,6 +1262,7 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
         calls_used,
         tokens_used,
         cpu_ms_before,
+        round,
     );
     // Whole milliseconds for the report; the sub-millisecond rest carries over to the
     // next step (only the worker holding the session touches it).
@@ -780,6 +1272,33 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
     inner.running.fetch_sub(1, Ordering::AcqRel);
 
     let vm_bytes = vm.as_ref().map_or(0, |v| v.used_memory() as u64);
+    let now = now_ms(inner);
+    // The step's records: its buffered inputs, then its annotations (engine.md §7.2).
+    let mut records = buffer.records;
+    records.extend(buffer.logs.iter().map(|entry| PendingRecord {
+        vm: 0,
+        at: entry.ts,
+        body: RecordBody::Log {
+            entry: entry.clone(),
+        },
+    }));
+    if let Some(progress) = &buffer.progress {
+        records.push(PendingRecord {
+            vm: 0,
+            at: now,
+            body: RecordBody::Progress {
+                progress: progress.clone(),
+            },
+        });
+    }
+    records.extend(buffer.custom.iter().map(|(key, value)| PendingRecord {
+        vm: 0,
+        at: now,
+        body: RecordBody::Metric {
+            key: key.clone(),
+            value: value.clone(),
+        },
+    }));
     let report = StepReport {
         cpu_ms,
         vm_bytes,
@@ -787,9 +1306,11 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
         progress: buffer.progress,
         custom: buffer.custom,
     };
+    let mut divergence = None;
+    let mut journal_error = None;
     let outcome = match end {
         StepEnd::Request(req) => StepOutcome::Paused {
-            queries: pending_queries(req),
+            queries: crate::vm::pending_queries(req),
             report,
         },
         StepEnd::Preempted => StepOutcome::Preempted { report },
@@ -806,6 +1327,24 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
             traceback,
             report,
         },
+        StepEnd::Diverged(d) => {
+            let message = format!(
+                "replay_divergence: expected {} (seq {}), got {}",
+                d.expected, d.seq, d.actual
+            );
+            divergence = Some(*d);
+            StepOutcome::Failed {
+                kind: FailureKind::Divergence,
+                code: None,
+                message,
+                traceback: None,
+                report,
+            }
+        }
+        StepEnd::JournalFailed(message) => {
+            journal_error = Some(message);
+            StepOutcome::Preempted { report }
+        }
         StepEnd::Aborted => {
             if cell.abort.load(Ordering::Acquire) == hook::ABORT_CPU {
                 StepOutcome::Failed {
@@ -823,10 +1362,18 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
             }
         }
     };
+    if let Some(message) = journal_error {
+        // T25 (the step's records could not be written): the session fails, no more records.
+        drop(vm);
+        journal_failed(inner, &cell, message);
+        return;
+    }
     let keep_vm = matches!(
         outcome,
         StepOutcome::Paused { .. } | StepOutcome::Preempted { .. }
     );
+    let paused = matches!(outcome, StepOutcome::Paused { .. });
+    let mut last = cell.log.last_seq.lock();
     let mut st = cell.state.lock();
     if keep_vm {
         st.vm = vm;
@@ -836,11 +1383,32 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
     } else {
         drop(vm);
     }
-    let applied = SessionMachine::apply(&mut st.core, Input::Step(outcome), now_ms(inner));
+    let applied = SessionMachine::apply(&mut st.core, Input::Step(outcome), now);
     let effects = match applied {
         Ok(e) => e,
         Err(_) => return,
     };
+    if let (Some(d), Some(alc_core::Outcome::Failed { divergence, .. })) =
+        (divergence, st.core.outcome.as_mut())
+    {
+        *divergence = Some(d);
+    }
+    if paused && st.core.phase == Phase::Paused {
+        if let Some(p) = &st.core.pending {
+            records.push(PendingRecord {
+                vm: 0,
+                at: now,
+                body: RecordBody::Pause {
+                    round: p.round,
+                    queries: p.queries.clone(),
+                },
+            });
+        }
+    }
+    if effects.terminal {
+        records.extend(outcome_record(&st.core, now));
+    }
+    let row = row_of(&st.core, now);
     let dropped = if effects.drop_vm { st.vm.take() } else { None };
     if st.core.slot == SlotState::Hot && st.vm.is_none() {
         debug_assert!(false, "a hot slot must hold its VM");
@@ -848,11 +1416,20 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
     let version = st.core.version;
     let evicted = retain_terminal(inner, &cell, &effects);
     drop(st);
+    let written = cell.log.append_locked(&mut last, records, row);
+    drop(last);
     if let Some(vm) = dropped {
         inner
             .vm_bytes
             .fetch_sub(vm.used_memory() as u64, Ordering::Relaxed);
         drop(vm);
+    }
+    if let Err(e) = written {
+        let mut fx = effects;
+        fx.enqueue = false;
+        after_transition(inner, &cell, &fx, version, evicted);
+        journal_failed(inner, &cell, format!("journal: {e}"));
+        return;
     }
     after_transition(inner, &cell, &effects, version, evicted);
 }
@@ -866,6 +1443,7 @@ fn step_vm(
     calls_used: u64,
     tokens_used: u64,
     cpu_ms_before: u64,
+    round: u64,
 ) -> (Option<VmSet>, StepEnd, crate::host::StepBuffer) {
     let mut vm = match vm {
         Some(vm) => vm,
@@ -882,8 +1460,25 @@ fn step_vm(
                 tokens_used,
                 created_at,
             };
+            // A session with records beyond `spawned` replays them (engine.md §7.6).
+            let records = if *cell.log.last_seq.lock() > 1 {
+                match inner.journal.read(&cell.id, 1) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return (
+                            None,
+                            StepEnd::JournalFailed(format!("journal: {e}")),
+                            Default::default(),
+                        )
+                    }
+                }
+            } else {
+                Vec::new()
+            };
             let built = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 VmSet::build(VmInit {
+                    log: Some(cell.log.clone()),
+                    replay: &records,
                     session_id: cell.id.clone(),
                     spec,
                     services: &inner.services,
@@ -922,7 +1517,7 @@ fn step_vm(
             }
         }
     };
-    vm.prepare_step(calls_used, tokens_used, cpu_ms_before);
+    vm.prepare_step(calls_used, tokens_used, cpu_ms_before, round);
     let cpu_limit = cell.spec.limits.cpu_ms.unwrap_or(inner.config.cpu_limit_ms);
     let now = Instant::now();
     let cpu_deadline = (cpu_limit > 0)
@@ -951,22 +1546,4 @@ fn step_vm(
             Default::default(),
         ),
     }
-}
-
-/// The pause's queries: ids `q-0 … q-(n-1)` in input order (engine.md §8.1).
-fn pending_queries(req: HostRequest) -> Vec<PendingQuery> {
-    let requests: Vec<QueryRequest> = match req {
-        HostRequest::Llm { items, .. } => items.into_iter().map(QueryRequest::from).collect(),
-        HostRequest::Ask(q) => vec![QueryRequest::from(q)],
-    };
-    requests
-        .into_iter()
-        .enumerate()
-        .map(|(i, request)| PendingQuery {
-            id: QueryId::main(i),
-            origin: QueryOrigin::Main,
-            digest: digest_request(&request),
-            request,
-        })
-        .collect()
 }

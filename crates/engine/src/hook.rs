@@ -22,6 +22,10 @@ pub const ABORT_CANCEL: u8 = 1;
 pub const ABORT_DEADLINE: u8 = 2;
 /// The session used up its Lua CPU time.
 pub const ABORT_CPU: u8 = 3;
+/// Abort: replay diverged (the step fails with `divergence`).
+pub const ABORT_DIVERGENCE: u8 = 4;
+/// Abort: a journal write failed during the step.
+pub const ABORT_JOURNAL: u8 = 5;
 
 /// The address whose light userdata is the abort error value.
 static ABORT_TAG: u8 = 0;

@@ -11,10 +11,12 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use alc_core::{
-    estimate_tokens, BudgetLimits, HumanQuestion, LlmQuery, LogEntry, Progress, SessionId,
+    digest_bytes, estimate_tokens, BudgetLimits, ClockSource, DivergenceReport, HumanQuestion,
+    JournalRecord, LlmQuery, LogEntry, Phase, Progress, RecordBody, RowUpdate, SessionId,
 };
 use mlua::{Lua, MultiValue, Table, Value};
 
+use crate::durable::{self, PendingRecord, Replay, SessionLog};
 use crate::services::{Clock, ModuleSource};
 
 /// Size caps applied at the bridge (engine.md §5.7).
@@ -62,6 +64,12 @@ pub struct StepBuffer {
     pub progress: Option<Progress>,
     /// `alc.stats.record` writes of the step.
     pub custom: BTreeMap<String, serde_json::Value>,
+    /// Input records produced by the step and not yet flushed, in order.
+    pub records: Vec<PendingRecord>,
+    /// Replay found a divergence (the step is aborting).
+    pub divergence: Option<DivergenceReport>,
+    /// A journal write failed during the step (the step is aborting).
+    pub journal_error: Option<String>,
 }
 
 /// The host state stored in each VM's app data.
@@ -101,6 +109,24 @@ pub struct VmHost {
     pub step_started: std::time::Duration,
     /// Whether `alc.ask` can reach a person.
     pub human_channel: bool,
+    /// The session's journal handle (mid-step flushes before writing effects).
+    pub log: Option<Arc<SessionLog>>,
+    /// Last round issued (for row updates of mid-step flushes).
+    pub round: u64,
+    /// Replay cursor over this VM's recorded inputs (empty when live).
+    pub replay: Replay,
+    /// Env keys already read (an `env_read` record is written once per key).
+    pub env_seen: std::collections::BTreeSet<String>,
+    /// `alc.state` backend.
+    pub state: Option<Arc<dyn alc_store::StateStore>>,
+    /// `alc.state` namespace (`ctx._ns`, else `default`); validated at each call.
+    pub state_ns: String,
+    /// A module whose source changed since it was journaled: replay goes on so that the
+    /// report can show the first request that differs; the session fails at the latest
+    /// when replay ends (engine.md §7.7).
+    pub module_changed: Option<DivergenceReport>,
+    /// The state store shares the journal's database: writes commit with their record.
+    pub state_atomic: bool,
 }
 
 impl VmHost {
@@ -139,11 +165,318 @@ impl VmHost {
             cpu_ms_before: 0,
             step_started: std::time::Duration::ZERO,
             human_channel,
+            log: None,
+            round: 0,
+            replay: Replay::default(),
+            env_seen: Default::default(),
+            state: None,
+            state_ns: "default".into(),
+            module_changed: None,
+            state_atomic: false,
         }
+    }
+
+    /// Buffers an input record produced live.
+    pub fn record(&mut self, body: RecordBody) {
+        let at = self.clock.now_ms();
+        self.buffer.records.push(PendingRecord { vm: 0, at, body });
+    }
+
+    /// Whether the VM is still replaying recorded inputs.
+    pub fn replaying(&self) -> bool {
+        self.replay.active()
+    }
+
+    /// Records a divergence, makes the step abort (uncatchably) and returns the Lua error.
+    pub fn diverge(&mut self, report: DivergenceReport) -> mlua::Error {
+        let msg = format!(
+            "replay_divergence: expected {} (seq {}), got {}",
+            report.expected, report.seq, report.actual
+        );
+        if self.buffer.divergence.is_none() {
+            self.buffer.divergence = Some(report);
+        }
+        let _ = self.abort.compare_exchange(
+            crate::hook::ABORT_NONE,
+            crate::hook::ABORT_DIVERGENCE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        mlua::Error::runtime(msg)
+    }
+
+    /// In replay, takes the next record, which must satisfy `ok`; `None` when live.
+    fn replay_take(
+        &mut self,
+        actual: &str,
+        ok: impl Fn(&RecordBody) -> bool,
+    ) -> mlua::Result<Option<JournalRecord>> {
+        let Some(rec) = self.replay.peek() else {
+            if let Some(m) = self.module_changed.take() {
+                // Replay is over: fail before anything runs live.
+                return Err(self.diverge(m));
+            }
+            return Ok(None);
+        };
+        if ok(&rec.body) {
+            return Ok(self.replay.pop());
+        }
+        let rec = rec.clone();
+        Err(self.diverge(durable::report(
+            rec.seq,
+            durable::describe(&rec.body),
+            actual.to_string(),
+            None,
+            None,
+            String::new(),
+        )))
+    }
+
+    /// A journaled clock read: the recorded value in replay, else the live one (recorded).
+    pub fn clock_read(&mut self, source: ClockSource) -> mlua::Result<serde_json::Value> {
+        let rec = self.replay_take(
+            &format!("clock {source:?}"),
+            |b| matches!(b, RecordBody::Clock { source: s, .. } if *s == source),
+        )?;
+        if let Some(JournalRecord {
+            body: RecordBody::Clock { value, .. },
+            ..
+        }) = rec
+        {
+            return Ok(value);
+        }
+        let now = self.clock.now_ms();
+        let value = match source {
+            ClockSource::OsTime | ClockSource::OsDate => serde_json::json!(now.div_euclid(1000)),
+            ClockSource::AlcTime => serde_json::json!(now as f64 / 1000.0),
+            ClockSource::Elapsed => serde_json::json!(now),
+            ClockSource::OsClock => {
+                let step = self.clock.monotonic().saturating_sub(self.step_started);
+                serde_json::json!(self.cpu_ms_before as f64 / 1000.0 + step.as_secs_f64())
+            }
+        };
+        self.record(RecordBody::Clock {
+            source,
+            value: value.clone(),
+        });
+        Ok(value)
+    }
+
+    /// The wall clock through the journal (budget elapsed checks).
+    fn elapsed_now(&mut self) -> Result<i64, String> {
+        match self.clock_read(ClockSource::Elapsed) {
+            Ok(v) => Ok(v.as_i64().unwrap_or(0)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The first read of env key `key` (value `value`): an `env_read` digest record.
+    pub fn env_read(&mut self, key: &str, value: Option<&str>) -> mlua::Result<()> {
+        if !self.env_seen.insert(key.to_string()) {
+            return Ok(());
+        }
+        let digest = digest_bytes(serde_json::to_string(&value).unwrap_or_default().as_bytes());
+        let rec = self.replay_take(
+            &format!("env_read {key}"),
+            |b| matches!(b, RecordBody::EnvRead { key: k, .. } if k == key),
+        )?;
+        if let Some(rec) = rec {
+            if let RecordBody::EnvRead { digest: d, .. } = &rec.body {
+                if *d != digest {
+                    let d = d.clone();
+                    return Err(self.diverge(durable::report(
+                        rec.seq,
+                        format!("env_read {key}"),
+                        format!("env_read {key} with a different value"),
+                        Some(d),
+                        Some(digest),
+                        String::new(),
+                    )));
+                }
+            }
+            return Ok(());
+        }
+        self.record(RecordBody::EnvRead {
+            key: key.to_string(),
+            digest,
+        });
+        Ok(())
+    }
+
+    /// The first load of module `name` with `source`: a `module` digest record.
+    pub fn module_read(&mut self, name: &str, source: &[u8]) -> mlua::Result<()> {
+        let digest = digest_bytes(source);
+        let rec = self.replay_take(
+            &format!("module {name}"),
+            |b| matches!(b, RecordBody::Module { name: n, .. } if n == name),
+        )?;
+        if let Some(rec) = rec {
+            if let RecordBody::Module { digest: d, .. } = &rec.body {
+                if *d != digest && self.module_changed.is_none() {
+                    self.module_changed = Some(durable::report(
+                        rec.seq,
+                        format!("module {name}"),
+                        format!("module {name} with changed source"),
+                        Some(d.clone()),
+                        Some(digest),
+                        format!("module '{name}' changed since it was journaled"),
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        self.record(RecordBody::Module {
+            name: name.to_string(),
+            digest,
+        });
+        Ok(())
+    }
+
+    /// A journaled effect: the recorded result in replay (the store is not touched), else
+    /// `live` runs (after flushing the buffer when it writes) and its result is recorded.
+    pub fn effect(
+        &mut self,
+        service: &str,
+        op: &str,
+        args: serde_json::Value,
+        writes: bool,
+        live: impl FnOnce(&mut VmHost) -> serde_json::Value,
+    ) -> mlua::Result<serde_json::Value> {
+        let args_digest = digest_bytes(
+            crate::json::canonical_string(&serde_json::json!({
+                "service": service, "op": op, "args": args,
+            }))
+            .as_bytes(),
+        );
+        let rec = self.replay_take(&format!("effect {service}.{op}"), |b| {
+            matches!(b, RecordBody::Effect { service: s, op: o, .. } if s == service && o == op)
+        })?;
+        if let Some(rec) = rec {
+            if let RecordBody::Effect {
+                args_digest: d,
+                result,
+                ..
+            } = rec.body
+            {
+                if d != args_digest {
+                    return Err(self.diverge(durable::report(
+                        rec.seq,
+                        format!("effect {service}.{op}"),
+                        format!("effect {service}.{op} with other arguments"),
+                        Some(d),
+                        Some(args_digest),
+                        String::new(),
+                    )));
+                }
+                return Ok(result);
+            }
+        }
+        if writes && self.state_atomic {
+            if let Some(log) = self.log.clone() {
+                return self.effect_atomic(&log, service, op, args_digest, live);
+            }
+        }
+        if writes {
+            self.flush()?;
+        }
+        let result = live(self);
+        self.record(RecordBody::Effect {
+            service: service.to_string(),
+            op: op.to_string(),
+            args_digest,
+            result: result.clone(),
+        });
+        if writes {
+            self.flush()?;
+        }
+        Ok(result)
+    }
+
+    /// A writing effect committed in one transaction with the buffered records and its own
+    /// `effect` record (exactly-once when the store shares the journal's database).
+    fn effect_atomic(
+        &mut self,
+        log: &Arc<SessionLog>,
+        service: &str,
+        op: &str,
+        args_digest: String,
+        live: impl FnOnce(&mut VmHost) -> serde_json::Value,
+    ) -> mlua::Result<serde_json::Value> {
+        let mut records = std::mem::take(&mut self.buffer.records);
+        let mut live = Some(live);
+        let mut result = None;
+        let row = RowUpdate::new(Phase::Running, self.round, self.clock.now_ms());
+        let mut last = log.last_seq.lock();
+        let base = *last;
+        let mut count = 0;
+        let written = log.journal.append_with(&mut || {
+            let f = live.take().expect("the effect runs once");
+            let value = f(self);
+            let mut recs = std::mem::take(&mut records);
+            recs.push(PendingRecord {
+                vm: 0,
+                at: self.clock.now_ms(),
+                body: RecordBody::Effect {
+                    service: service.to_string(),
+                    op: op.to_string(),
+                    args_digest: args_digest.clone(),
+                    result: value.clone(),
+                },
+            });
+            count = recs.len() as u64;
+            result = Some(value);
+            Ok(vec![log.sequence(base, recs, row.clone())])
+        });
+        match written {
+            Ok(()) => {
+                *last = base + count;
+                Ok(result.unwrap_or_default())
+            }
+            Err(e) => {
+                let msg = format!("journal: {e}");
+                self.buffer.journal_error = Some(msg.clone());
+                let _ = self.abort.compare_exchange(
+                    crate::hook::ABORT_NONE,
+                    crate::hook::ABORT_JOURNAL,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                Err(mlua::Error::runtime(msg))
+            }
+        }
+    }
+
+    /// Appends the buffered input records now (one durable write).
+    pub fn flush(&mut self) -> mlua::Result<()> {
+        if self.buffer.records.is_empty() {
+            return Ok(());
+        }
+        let Some(log) = self.log.clone() else {
+            return Ok(());
+        };
+        let records = std::mem::take(&mut self.buffer.records);
+        let row = RowUpdate::new(Phase::Running, self.round, self.clock.now_ms());
+        let mut last = log.last_seq.lock();
+        if let Err(e) = log.append_locked(&mut last, records, row) {
+            let msg = format!("journal: {e}");
+            self.buffer.journal_error = Some(msg.clone());
+            let _ = self.abort.compare_exchange(
+                crate::hook::ABORT_NONE,
+                crate::hook::ABORT_JOURNAL,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            return Err(mlua::Error::runtime(msg));
+        }
+        Ok(())
     }
 
     fn log(&mut self, level: &str, source: &str, message: &str) {
         const MAX: usize = 4096;
+        if self.replaying() {
+            // Replay emits no annotations (engine.md §7.6).
+            return;
+        }
         let mut message = message.to_string();
         if message.len() > MAX {
             let mut cut = MAX;
@@ -214,13 +547,15 @@ impl VmHost {
             }
         }
         if let Some(max) = b.limits.max_elapsed_ms {
-            let elapsed = (self.clock.now_ms() - b.created_at).max(0) as u64;
+            let created_at = b.created_at;
+            let elapsed = (self.elapsed_now()? - created_at).max(0) as u64;
             if elapsed >= max {
                 return Err(format!(
                     "budget_exceeded: max_elapsed_ms ({max}ms) reached ({elapsed}ms elapsed)"
                 ));
             }
         }
+        let b = &self.budget;
         if let Some(max) = b.limits.max_tokens {
             if b.tokens_used + prompt_tokens > max {
                 return Err(format!(
@@ -232,6 +567,14 @@ impl VmHost {
         self.budget.calls_used += k;
         self.budget.tokens_used += prompt_tokens;
         Ok(())
+    }
+}
+
+/// A JSON number as a Lua number (integers stay integers).
+pub fn json_number(v: &serde_json::Value) -> Value {
+    match v.as_i64() {
+        Some(i) if !v.is_f64() => Value::Integer(i),
+        _ => Value::Number(v.as_f64().unwrap_or(0.0)),
     }
 }
 
@@ -742,17 +1085,17 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     t.raw_set(
-        "now_ms",
-        lua.create_function(|lua, ()| Ok(with_host(lua, |h| h.clock.now_ms())))?,
-    )?;
-    t.raw_set(
-        "cpu_seconds",
-        lua.create_function(|lua, ()| {
-            Ok(with_host(lua, |h| {
-                let now = h.clock.monotonic();
-                let step = now.saturating_sub(h.step_started);
-                h.cpu_ms_before as f64 / 1000.0 + step.as_secs_f64()
-            }))
+        "clock",
+        lua.create_function(|lua, source: String| {
+            let source = match source.as_str() {
+                "os_time" => ClockSource::OsTime,
+                "os_date" => ClockSource::OsDate,
+                "os_clock" => ClockSource::OsClock,
+                "elapsed" => ClockSource::Elapsed,
+                _ => ClockSource::AlcTime,
+            };
+            let v = with_host(lua, |h| h.clock_read(source))?;
+            Ok(json_number(&v))
         })?,
     )?;
     t.raw_set(
@@ -761,11 +1104,15 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
             let Some(name) = coerce_string(&name) else {
                 return Ok(None);
             };
-            Ok(with_host(lua, |h| match h.env.get(&name).or_else(|| h.env_allow.get(&name)) {
-                Some(v) => Some(v.clone()),
-                None if name == "HOME" => Some(String::new()),
-                None => None,
-            }))
+            with_host(lua, |h| {
+                let v = match h.env.get(&name).or_else(|| h.env_allow.get(&name)) {
+                    Some(v) => Some(v.clone()),
+                    None if name == "HOME" => Some(String::new()),
+                    None => None,
+                };
+                h.env_read(&name, v.as_deref())?;
+                Ok(v)
+            })
         })?,
     )?;
     t.raw_set(
@@ -790,7 +1137,10 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
             let (modules, resolver) = with_host(lua, |h| (h.modules.clone(), h.resolver.clone()));
             match modules.resolve(&resolver, &name) {
                 Ok(m) => Ok((
-                    Some(lua.create_string(&m.source)?),
+                    Some({
+                        with_host(lua, |h| h.module_read(&name, &m.source))?;
+                        lua.create_string(&m.source)?
+                    }),
                     format!("@{}", m.logical_path),
                     m.logical_path,
                 )),
@@ -799,19 +1149,21 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     t.raw_set("traceback", lua.create_function(traceback)?)?;
+    t.raw_set("state", lua.create_function(crate::state::state_call)?)?;
     t.raw_set("request_llm", lua.create_function(request_llm)?)?;
     t.raw_set("request_batch", lua.create_function(request_batch)?)?;
     t.raw_set("request_ask", lua.create_function(request_ask)?)?;
     t.raw_set(
         "budget_remaining",
         lua.create_function(|lua, ()| {
-            let b = with_host(lua, |h| {
+            let b = with_host(lua, |h| -> mlua::Result<BudgetView> {
                 let mut b = h.budget.clone();
                 if b.limits.max_elapsed_ms.is_some() {
-                    b.created_at = h.clock.now_ms() - b.created_at;
+                    let now = h.elapsed_now().map_err(mlua::Error::runtime)?;
+                    b.created_at = now - b.created_at;
                 }
-                b
-            });
+                Ok(b)
+            })?;
             let l = &b.limits;
             if l.max_llm_calls.is_none() && l.max_tokens.is_none() && l.max_elapsed_ms.is_none() {
                 return Ok(Value::Nil);
@@ -849,6 +1201,9 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
             };
             let message = coerce_string(&msg).unwrap_or_default();
             with_host(lua, |h| {
+                if h.replaying() {
+                    return;
+                }
                 h.buffer.progress = Some(Progress {
                     step,
                     total,
@@ -886,7 +1241,9 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
                     ));
                 }
                 h.custom_all = all;
-                h.buffer.custom.insert(key, value);
+                if !h.replaying() {
+                    h.buffer.custom.insert(key, value);
+                }
                 Ok(None)
             })
         })?,

@@ -6,12 +6,14 @@
 
 #![warn(missing_docs)]
 
+mod durable;
 mod engine;
 pub mod hook;
 pub mod host;
 pub mod json;
 mod prelude;
 pub mod services;
+mod state;
 mod stdlib;
 mod table;
 mod timers;

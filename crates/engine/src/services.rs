@@ -219,6 +219,13 @@ pub struct HostServices {
     pub clock: Arc<dyn Clock>,
     /// Process variables `os.getenv` may return (already filtered by `[sandbox] env_allow`).
     pub env_allow: Arc<BTreeMap<String, String>>,
+    /// `alc.state` storage (lua-api.md §2.8).
+    pub state: Arc<dyn alc_store::StateStore>,
+    /// `state` shares the journal's database connection (`SqliteJournal::state_store` of the
+    /// journal handle given to `Engine::start`): writing `alc.state` calls then commit in one
+    /// transaction with their `effect` record (`Journal::append_with`), so a crash never
+    /// repeats them. Leave `false` for any other store.
+    pub state_shares_journal: bool,
 }
 
 impl Default for HostServices {
@@ -227,6 +234,8 @@ impl Default for HostServices {
             modules: Arc::new(NoModules),
             clock: Arc::new(SystemClock::default()),
             env_allow: Arc::new(BTreeMap::new()),
+            state: Arc::new(alc_store::MemoryStateStore::new()),
+            state_shares_journal: false,
         }
     }
 }

@@ -13,7 +13,6 @@ mod text;
 
 use mlua::{Function, Lua, Table, Value};
 
-
 /// `(value, error message)` returned by the raw Layer-0 functions.
 pub(crate) type Reply = (Value, Option<String>);
 

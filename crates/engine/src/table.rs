@@ -40,6 +40,8 @@ pub struct SessionCell {
     pub state: Mutex<CellState>,
     /// Bumped (with the core's version) at every transition.
     pub changed: watch::Sender<u64>,
+    /// The session's journal handle (seq allocation, appends).
+    pub log: Arc<crate::durable::SessionLog>,
     /// Step time not yet reported in whole milliseconds (µs), so that many short steps
     /// still add up in `cpu_ms` and count against the CPU limit.
     pub cpu_carry_us: AtomicU64,
@@ -47,7 +49,12 @@ pub struct SessionCell {
 
 impl SessionCell {
     /// A new cell around a freshly spawned core.
-    pub fn new(core: SessionCore, spec: Arc<SessionSpec>, seed: u64) -> Arc<SessionCell> {
+    pub fn new(
+        core: SessionCore,
+        spec: Arc<SessionSpec>,
+        seed: u64,
+        log: Arc<crate::durable::SessionLog>,
+    ) -> Arc<SessionCell> {
         let (changed, _) = watch::channel(core.version);
         Arc::new(SessionCell {
             id: core.id.clone(),
@@ -56,6 +63,7 @@ impl SessionCell {
             abort: Arc::new(AtomicU8::new(0)),
             state: Mutex::new(CellState { core, vm: None }),
             changed,
+            log,
             cpu_carry_us: AtomicU64::new(0),
         })
     }
@@ -94,6 +102,17 @@ impl SessionTable {
     /// Inserts a session.
     pub fn insert(&self, cell: Arc<SessionCell>) {
         self.shard(&cell.id).lock().insert(cell.id.clone(), cell);
+    }
+
+    /// Inserts `cell` unless its id is present; returns the hosted cell and whether it is
+    /// the one given.
+    pub fn insert_if_absent(&self, cell: Arc<SessionCell>) -> (Arc<SessionCell>, bool) {
+        let mut shard = self.shard(&cell.id).lock();
+        if let Some(c) = shard.get(&cell.id) {
+            return (c.clone(), false);
+        }
+        shard.insert(cell.id.clone(), cell.clone());
+        (cell, true)
     }
 
     /// Removes a session.

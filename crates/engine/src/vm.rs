@@ -10,15 +10,17 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use alc_core::{Answer, FailureKind, Program, SessionId, SessionSpec};
+use alc_core::{
+    digest_request, Answer, DivergenceReport, FailureKind, JournalRecord, PendingQuery, Program,
+    QueryId, QueryOrigin, QueryRequest, RecordBody, SessionId, SessionSpec,
+};
 use mlua::thread::ThreadStatus;
 use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value};
 
 use crate::hook::{self, StepControl};
-use crate::prelude::Prelude;
 use crate::host::{self, BridgeLimits, BudgetView, HostRequest, VmHost};
+use crate::prelude::Prelude;
 use crate::services::HostServices;
-
 
 /// The address whose light userdata tags host-yields.
 static HOST_TAG: u8 = 0;
@@ -66,6 +68,10 @@ pub enum StepEnd {
     },
     /// Cancel, deadline or CPU limit stopped the step.
     Aborted,
+    /// Replay met something other than what the journal recorded (engine.md §7.7).
+    Diverged(Box<DivergenceReport>),
+    /// A journal write during the step failed.
+    JournalFailed(String),
 }
 
 /// A session's VM and root coroutine.
@@ -112,6 +118,10 @@ pub struct VmInit<'a> {
     pub seed: u64,
     /// VM settings.
     pub settings: VmSettings,
+    /// The session's journal handle.
+    pub log: Option<Arc<crate::durable::SessionLog>>,
+    /// Recorded inputs to replay (the session's records; empty for a new session).
+    pub replay: &'a [JournalRecord],
 }
 
 impl VmSet {
@@ -163,6 +173,15 @@ impl VmSet {
             init.services.env_allow.clone(),
             init.spec.human_channel,
         ));
+        host::with_host(&lua, |h| {
+            h.log = init.log.clone();
+            h.replay = crate::durable::Replay::new(init.replay, 0);
+            h.state = Some(init.services.state.clone());
+            h.state_atomic = init.services.state_shares_journal;
+            if let Some(serde_json::Value::String(ns)) = ctx.get("_ns") {
+                h.state_ns = ns.clone();
+            }
+        });
 
         let result = (|| -> mlua::Result<(Thread, Function, Value)> {
             crate::json::JsonMarks::install(&lua)?;
@@ -245,11 +264,21 @@ impl VmSet {
         self.lua.used_memory()
     }
 
-    /// Prepares the budget view and CPU accounting of the next step.
-    pub fn prepare_step(&mut self, calls_used: u64, tokens_used: u64, cpu_ms_before: u64) {
+    /// Prepares the budget view and CPU accounting of the next step. While replaying, the
+    /// VM keeps its own view of budget usage (it re-counts the recorded queries).
+    pub fn prepare_step(
+        &mut self,
+        calls_used: u64,
+        tokens_used: u64,
+        cpu_ms_before: u64,
+        round: u64,
+    ) {
         host::with_host(&self.lua, |h| {
-            h.budget.calls_used = calls_used;
-            h.budget.tokens_used = tokens_used;
+            if !h.replaying() {
+                h.round = round;
+                h.budget.calls_used = calls_used;
+                h.budget.tokens_used = tokens_used;
+            }
             h.cpu_ms_before = cpu_ms_before;
             h.step_started = h.clock.monotonic();
         });
@@ -262,6 +291,148 @@ impl VmSet {
 
     /// Runs one step. `answers` are the replies to the previous pause, in issue order.
     pub fn step(&mut self, answers: Option<Vec<Answer>>, ctl: &StepControl<'_>) -> StepEnd {
+        let mut answers = answers;
+        loop {
+            let end = self.step_once(answers.take(), ctl);
+            let (divergence, journal_error) = host::with_host(&self.lua, |h| {
+                (h.buffer.divergence.take(), h.buffer.journal_error.take())
+            });
+            if let Some(d) = divergence {
+                return self.diverged(d);
+            }
+            if let Some(e) = journal_error {
+                return StepEnd::JournalFailed(e);
+            }
+            let (replaying, module_changed) =
+                host::with_host(&self.lua, |h| (h.replaying(), h.module_changed.is_some()));
+            if !replaying {
+                // A changed module that did not change what the journal saw still fails
+                // the session once replay is over, before anything live is published.
+                if module_changed && !matches!(end, StepEnd::Preempted) {
+                    let d = host::with_host(&self.lua, |h| h.module_changed.clone());
+                    if let Some(d) = d {
+                        return StepEnd::Diverged(Box::new(d));
+                    }
+                }
+                return end;
+            }
+            match end {
+                StepEnd::Request(req) => match self.replay_pause(&req) {
+                    Ok(recorded) => answers = Some(recorded),
+                    Err(report) => return self.diverged(*report),
+                },
+                StepEnd::Finished(_) | StepEnd::Failed { .. } => {
+                    let next = host::with_host(&self.lua, |h| h.replay.peek().cloned());
+                    let Some(next) = next else { return end };
+                    let actual = match &end {
+                        StepEnd::Finished(_) => "the program returned".to_string(),
+                        StepEnd::Failed { message, .. } => format!("the program failed: {message}"),
+                        _ => String::new(),
+                    };
+                    return self.diverged(crate::durable::report(
+                        next.seq,
+                        crate::durable::describe(&next.body),
+                        actual,
+                        None,
+                        None,
+                        String::new(),
+                    ));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A divergence, noting any module whose source changed.
+    fn diverged(&mut self, mut d: DivergenceReport) -> StepEnd {
+        if let Some(m) = host::with_host(&self.lua, |h| h.module_changed.clone()) {
+            if d.seq != m.seq {
+                d.diff.push_str(&m.diff);
+                d.diff.push('\n');
+            }
+        }
+        StepEnd::Diverged(Box::new(d))
+    }
+
+    /// A pause met while replaying: it must match the next `pause` record; its recorded
+    /// answers (issue order) are returned to resume the VM at once.
+    fn replay_pause(&mut self, req: &HostRequest) -> Result<Vec<Answer>, Box<DivergenceReport>> {
+        let queries = pending_queries(req.clone());
+        host::with_host(&self.lua, |h| {
+            let rec = h.replay.peek().cloned().expect("replaying");
+            let (round, recorded) = match &rec.body {
+                RecordBody::Pause { round, queries } => (*round, queries.clone()),
+                other => {
+                    return Err(Box::new(crate::durable::report(
+                        rec.seq,
+                        crate::durable::describe(other),
+                        format!("a pause of {} queries", queries.len()),
+                        None,
+                        None,
+                        crate::durable::queries_text(&queries)
+                            .lines()
+                            .map(|l| format!("+ {l}\n"))
+                            .collect(),
+                    )))
+                }
+            };
+            let same = recorded.len() == queries.len()
+                && recorded
+                    .iter()
+                    .zip(&queries)
+                    .all(|(a, b)| a.id == b.id && a.digest == b.digest);
+            if !same || round != h.round + 1 {
+                let first = recorded
+                    .iter()
+                    .zip(&queries)
+                    .find(|(a, b)| a.id != b.id || a.digest != b.digest);
+                return Err(Box::new(crate::durable::report(
+                    rec.seq,
+                    format!("pause round {round}"),
+                    format!("pause round {} with other queries", h.round + 1),
+                    first.map(|(a, _)| a.digest.clone()),
+                    first.map(|(_, b)| b.digest.clone()),
+                    crate::durable::line_diff(
+                        &crate::durable::queries_text(&recorded),
+                        &crate::durable::queries_text(&queries),
+                    ),
+                )));
+            }
+            h.replay.pop();
+            h.round = round;
+            let mut got: BTreeMap<QueryId, Answer> = BTreeMap::new();
+            while let Some(next) = h.replay.peek() {
+                match &next.body {
+                    RecordBody::Answer { round: r, answer } if *r == round => {
+                        if let Some(id) = &answer.query_id {
+                            got.insert(id.clone(), answer.clone());
+                        }
+                        h.replay.pop();
+                    }
+                    _ => break,
+                }
+            }
+            let mut out = Vec::with_capacity(queries.len());
+            for q in &queries {
+                match got.remove(&q.id) {
+                    Some(a) => out.push(a),
+                    None => {
+                        return Err(Box::new(crate::durable::report(
+                            rec.seq,
+                            format!("answers of round {round}"),
+                            format!("no recorded answer for {}", q.id),
+                            None,
+                            None,
+                            String::new(),
+                        )))
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn step_once(&mut self, answers: Option<Vec<Answer>>, ctl: &StepControl<'_>) -> StepEnd {
         let args = match self.reply_args(answers) {
             Ok(a) => a,
             Err(e) => return engine_failure(e),
@@ -289,7 +460,7 @@ impl VmSet {
             StepEnd::Finished(_) | StepEnd::Failed { .. } | StepEnd::Aborted => {
                 host::with_host(&self.lua, |h| h.flush_io());
             }
-            StepEnd::Preempted => {}
+            StepEnd::Preempted | StepEnd::Diverged(_) | StepEnd::JournalFailed(_) => {}
         }
         end
     }
@@ -485,6 +656,24 @@ impl VmSet {
             None => (FailureKind::LuaError, None),
         }
     }
+}
+
+/// The pause's queries: ids `q-0 … q-(n-1)` in input order (engine.md §8.1).
+pub fn pending_queries(req: HostRequest) -> Vec<PendingQuery> {
+    let requests: Vec<QueryRequest> = match req {
+        HostRequest::Llm { items, .. } => items.into_iter().map(QueryRequest::from).collect(),
+        HostRequest::Ask(q) => vec![QueryRequest::from(q)],
+    };
+    requests
+        .into_iter()
+        .enumerate()
+        .map(|(i, request)| PendingQuery {
+            id: QueryId::main(i),
+            origin: QueryOrigin::Main,
+            digest: digest_request(&request),
+            request,
+        })
+        .collect()
 }
 
 /// Strips an optional leading `chunk:line: ` from an error message.

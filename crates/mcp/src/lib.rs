@@ -6,20 +6,25 @@
 //! output, panics or native writes can never corrupt the protocol stream (§4.4).
 //!
 //! Tools shipped so far: `alc_run`, `alc_advice`, `alc_continue`, `alc_status`,
-//! `alc_cancel`, `alc_sessions`, `alc_info`. Every session is answered by the `host`
-//! answerer (the MCP caller).
+//! `alc_cancel`, `alc_sessions`, `alc_info`, and the package tools `alc_pkg_list`,
+//! `alc_pkg_install`, `alc_pkg_remove`, `alc_pkg_link`, `alc_pkg_unlink`, `alc_init`.
+//! Sessions are answered by the `host` (the MCP caller), or by the server itself through
+//! the `provider` (an LLM API) or `scripted` (JSONL rules) answerers.
 
 #![warn(missing_docs)]
 
 mod args;
+mod auto;
+pub mod packages;
 mod schema;
+pub mod scripted;
 mod server;
+pub mod transcripts;
 pub mod wire;
 
 use std::io;
 use std::sync::Arc;
 
-use alc_core::EngineConfig;
 use alc_engine::{Engine, HostServices, ShutdownMode};
 
 pub use server::{home_dir, package_roots, serve_io, AlcServer, ServeOptions, VERSION};
@@ -66,11 +71,23 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
             return 70;
         }
     };
+    let mut options = options;
+    let pkg_env = match options.pkg_env.clone() {
+        Some(env) => env,
+        None => match alc_pkg::PkgEnv::from_env(None, None) {
+            Ok(env) => env,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        },
+    };
+    options.pkg_env = Some(pkg_env.clone());
     let services = HostServices {
-        modules: Arc::new(package_roots()),
+        modules: Arc::new(packages::ChainModules::new(pkg_env)),
         ..HostServices::default()
     };
-    let engine = match Engine::start_blocking(EngineConfig::default(), services) {
+    let engine = match Engine::start_blocking(options.engine_config.clone(), services) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: cannot start the engine: {e}");

@@ -14,6 +14,15 @@ pub const TOOL_NAMES: &[&str] = &[
     "alc_cancel",
     "alc_sessions",
     "alc_info",
+    "alc_log_view",
+    "alc_stats",
+    "alc_note",
+    "alc_pkg_list",
+    "alc_pkg_install",
+    "alc_pkg_remove",
+    "alc_pkg_link",
+    "alc_pkg_unlink",
+    "alc_init",
 ];
 
 fn obj(v: Value) -> Arc<JsonObject> {
@@ -133,8 +142,8 @@ fn with_error(ok: Value) -> Value {
 
 fn execution_params(props: &mut serde_json::Map<String, Value>) {
     let extra = json!({
-        "answerer": {"type": "string", "description": "Who answers LLM queries: `host` (default: you, through alc_continue)."},
-        "script": {"type": ["array", "string"], "description": "Inline scripted rules (not supported yet by this server)."},
+        "answerer": {"type": "string", "description": "Who answers LLM queries: `host` (default: you, through alc_continue), `provider` (the server calls its configured LLM API and returns only at the end), `scripted:<path>` (JSONL rules file on the server)."},
+        "script": {"type": ["array", "string"], "description": "Inline scripted rules (array of rule objects or a JSONL string); implies answerer `scripted`."},
         "model": {"type": "string", "description": "Model selector for provider answerers."},
         "wait_ms": {"type": "integer", "minimum": 0, "description": "Longest time this call waits for the next pause or the end (0 = no limit); on expiry the result is `running`."},
         "timeout_ms": {"type": "integer", "minimum": 0, "description": "Hard wall-clock deadline for the whole session."},
@@ -219,7 +228,8 @@ pub fn tools() -> Vec<Tool> {
                     },
                     "usage": {"type": "object", "properties": {"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}}},
                     "round": {"type": "integer", "description": "Must equal the current round."},
-                    "answerer": {"type": "string"},
+                    "answerer": {"type": "string", "description": "Switch the session's answerer from now on (e.g. `provider` to finish it through the LLM API)."},
+                    "model": {"type": "string", "description": "Model selector for the provider answerer."},
                     "wait_ms": {"type": "integer", "minimum": 0}
                 })),
                 &["session_id"],
@@ -324,6 +334,227 @@ pub fn tools() -> Vec<Tool> {
             "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
             "required": ["name", "version"]
         }))))
+        .with_annotations(read_only.clone()),
+        Tool::new(
+            "alc_log_view",
+            "Session transcripts: without session_id the newest sessions (meta), with session_id the exchanges, notes and logs of that session (oldest rounds dropped beyond max_chars).",
+            obj(input(
+                props(json!({
+                    "session_id": {"type": "string"},
+                    "limit": {"type": "integer", "minimum": 0, "description": "List mode: number of sessions (default 50)."},
+                    "max_chars": {"type": "integer", "minimum": 0, "description": "Detail mode: character budget of the transcript (default 100000, 0 = unlimited)."}
+                })),
+                &[],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "sessions": {"type": "array", "items": {"type": "object"}},
+                "session_id": {"type": "string"},
+                "transcript": {"type": "array", "items": {"type": "object"}},
+                "notes": {"type": "array", "items": {"type": "object"}},
+                "logs": {"type": "array", "items": {"type": "object"}},
+                "truncated": {"type": "boolean"}
+            }
+        }))))
+        .with_annotations(read_only.clone()),
+        Tool::new(
+            "alc_stats",
+            "Aggregate statistics over recorded sessions, per strategy and per status.",
+            obj(input(
+                props(json!({
+                    "strategy": {"type": "string"},
+                    "days": {"type": "integer", "minimum": 0, "description": "Only sessions started in the last N days."}
+                })),
+                &[],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "total_sessions": {"type": "integer"},
+                "strategies": {"type": "object"},
+                "by_status": {"type": "object"}
+            },
+            "required": ["total_sessions", "strategies", "by_status"]
+        }))))
+        .with_annotations(read_only.clone()),
+        Tool::new(
+            "alc_note",
+            "Attach a note to a session's transcript (any phase).",
+            obj(input(
+                props(json!({
+                    "session_id": {"type": "string"},
+                    "content": {"type": "string"},
+                    "title": {"type": "string"}
+                })),
+                &["session_id", "content"],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {"session_id": {"type": "string"}, "notes_count": {"type": "integer"}},
+            "required": ["session_id", "notes_count"]
+        }))))
+        .with_annotations(ToolAnnotations::new()),
+        Tool::new(
+            "alc_pkg_list",
+            "List strategy packages across all sources (variant, project, ALC_PACKAGES_PATH, home, bundled) without executing package code.",
+            obj(input(
+                props(json!({
+                    "project_root": {"type": "string"},
+                    "limit": {"type": "integer", "description": "Default 50; <= 0 = all."},
+                    "sort": {"type": "string", "description": "Comma-separated keys, `-` = descending (default `-active,-installed_at`)."},
+                    "filter": {"type": "object", "description": "Exact match per key."},
+                    "fields": {"type": "array", "items": {"type": "string"}},
+                    "verbose": {"type": "string", "enum": ["summary", "full"]}
+                })),
+                &[],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "packages": {"type": "array", "items": {"type": "object"}},
+                "search_paths": {"type": "array", "items": {"type": "object"}},
+                "project_root": {"type": "string"},
+                "lockfile_path": {"type": "string"},
+                "warnings": {"type": "array", "items": {"type": "string"}}
+            },
+            "required": ["packages", "search_paths"]
+        }))))
         .with_annotations(read_only),
+        Tool::new(
+            "alc_pkg_install",
+            "Install packages from a git URL or a local directory (a single package or a collection) into the home, or the project with scope `project`.",
+            obj(input(
+                props(json!({
+                    "url": {"type": "string", "description": "Git URL or local path."},
+                    "name": {"type": "string", "description": "Package name (single-package sources only)."},
+                    "ref": {"type": "string", "description": "Branch, tag or commit (git only)."},
+                    "force": {"type": "boolean"},
+                    "scope": {"type": "string", "enum": ["global", "project"]},
+                    "project_root": {"type": "string"}
+                })),
+                &["url"],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "mode": {"type": "string"},
+                "source": {"type": "string"},
+                "installed": {"type": "array"},
+                "updated": {"type": "array"},
+                "skipped": {"type": "array"},
+                "skipped_symlinks": {"type": "array"},
+                "rejected_paths": {"type": "array"}
+            },
+            "required": ["mode", "installed"]
+        }))))
+        .with_annotations(
+            ToolAnnotations::new()
+                .destructive(true)
+                .open_world(true),
+        ),
+        Tool::new(
+            "alc_pkg_remove",
+            "Remove a package: `global` deletes <home>/packages/<name> (a link only, never its target), `project` removes it from alc.toml/alc.lock, `all` both, `auto` (default) picks.",
+            obj(input(
+                props(json!({
+                    "name": {"type": "string"},
+                    "scope": {"type": "string", "enum": ["auto", "project", "global", "all"]},
+                    "project_root": {"type": "string"},
+                    "version": {"type": "string"}
+                })),
+                &["name"],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "removed": {"type": "string"},
+                "scope": {"type": "string"},
+                "files_removed": {"type": "boolean"},
+                "path": {"type": "string"}
+            },
+            "required": ["removed", "scope", "files_removed"]
+        }))))
+        .with_annotations(ToolAnnotations::new().destructive(true)),
+        Tool::new(
+            "alc_pkg_link",
+            "Link a package (or collection) directory for development: `global` symlinks it into <home>/packages, `variant` writes alc.local.toml.",
+            obj(input(
+                props(json!({
+                    "path": {"type": "string"},
+                    "name": {"type": "string"},
+                    "force": {"type": "boolean"},
+                    "scope": {"type": "string", "enum": ["global", "variant"]},
+                    "project_root": {"type": "string"}
+                })),
+                &["path"],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "linked": {"type": "array", "items": {"type": "string"}},
+                "mode": {"type": "string"},
+                "targets": {"type": "object"},
+                "scope": {"type": "string"}
+            },
+            "required": ["linked", "mode", "targets", "scope"]
+        }))))
+        .with_annotations(ToolAnnotations::new().idempotent(true)),
+        Tool::new(
+            "alc_pkg_unlink",
+            "Remove a development link (`global`) or a variant entry of alc.local.toml (`variant`).",
+            obj(input(
+                props(json!({
+                    "name": {"type": "string"},
+                    "scope": {"type": "string", "enum": ["global", "variant"]},
+                    "project_root": {"type": "string"}
+                })),
+                &["name"],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {"unlinked": {"type": "string"}, "scope": {"type": "string"}},
+            "required": ["unlinked", "scope"]
+        }))))
+        .with_annotations(ToolAnnotations::new().destructive(true)),
+        Tool::new(
+            "alc_init",
+            "Create alc.toml in the project root and add alc.local.toml and .alc-install.lock to .gitignore; `bundled: true` also installs the bundled packages into the home.",
+            obj(input(
+                props(json!({
+                    "project_root": {"type": "string"},
+                    "bundled": {"type": "boolean"}
+                })),
+                &[],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "created": {"type": "string"},
+                "gitignore_path": {"type": "string"},
+                "gitignore_updated": {"type": "boolean"},
+                "bundled_installed": {"type": "array", "items": {"type": "string"}}
+            },
+            "required": ["created", "gitignore_path", "gitignore_updated"]
+        }))))
+        .with_annotations(ToolAnnotations::new().idempotent(true)),
     ]
 }

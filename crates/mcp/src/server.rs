@@ -1,17 +1,19 @@
 //! The rmcp server handler and the tool implementations (interfaces.md §2.4–§2.10, §3).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use alc_core::EngineConfig;
 use alc_core::{
     Answer, AnswerMeta, Answers, AskStatus, CancelAck, CancelCode, CancelReason, EventBody,
     ObserveItem, Outcome, Phase, Program, QueryId, QueryRequest, ResumeAck, ResumeError, SessionId,
     SessionSpec, Snapshot, SnapshotOptions, SpawnError, TokenSource, TokenUsage, UntilPause,
     WaitError,
 };
-use alc_engine::{Engine, ListFilter, ModuleSource, PackageRoots};
+use alc_engine::{Engine, ListFilter, PackageRoots};
+use alc_pkg::PkgEnv;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelledNotificationParam,
     Implementation, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
@@ -22,8 +24,15 @@ use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
+
 use crate::args::{preview, Args, ToolError, ToolResult};
+use crate::auto::{self, AnswererKind, Listener, SessionAnswerer};
+use crate::packages;
 use crate::schema;
+use crate::scripted::ScriptedAnswerer;
+use crate::transcripts::{self, Transcripts};
 use crate::wire;
 
 /// The product version reported as `serverInfo.version`.
@@ -41,10 +50,30 @@ alc_continue with only session_id re-fetches the current payload. \
 Use alc_status and alc_sessions to inspect sessions and alc_cancel to stop one.";
 
 /// Server settings not taken from the environment.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ServeOptions {
+    /// Engine configuration (`[engine]`, `[limits]`, ... of config.toml).
+    pub engine_config: EngineConfig,
     /// `mcp.call_wait_ms`: default `wait_ms` of the execution tools (0 = no limit).
     pub call_wait_ms: u64,
+    /// Package environment (`None` → `PkgEnv::from_env(None, None)`).
+    pub pkg_env: Option<PkgEnv>,
+    /// Provider client (`None` → built from the process environment on first use).
+    pub llm: Option<alc_llm::Client>,
+    /// Answerer used when a call names none (`host`).
+    pub default_answerer: String,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            engine_config: EngineConfig::default(),
+            call_wait_ms: 0,
+            pkg_env: None,
+            llm: None,
+            default_answerer: "host".into(),
+        }
+    }
 }
 
 /// The resolved home (`ALC_HOME`, else `~/.algocline`) and its source label.
@@ -85,9 +114,35 @@ pub struct AlcServer {
 struct Inner {
     engine: Engine,
     options: ServeOptions,
-    packages: PackageRoots,
+    pkg_env: PkgEnv,
+    /// The provider client, built on first use when not given.
+    llm: OnceLock<Result<alc_llm::Client, String>>,
     /// In-flight execution calls: request id → the session they drive.
     inflight: Mutex<HashMap<RequestId, SessionId>>,
+    /// Answerer of each session started or switched by this server (absent = host).
+    answerers: Mutex<HashMap<SessionId, SessionAnswerer>>,
+    /// Background drivers of sessions with a non-host answerer.
+    drivers: Mutex<HashMap<SessionId, Driver>>,
+    /// The transcript database, opened on first use.
+    transcripts: OnceLock<Result<Arc<Transcripts>, String>>,
+    /// Sessions whose events are being recorded.
+    recording: Mutex<HashSet<SessionId>>,
+}
+
+/// What a session's background driver is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DriverState {
+    /// Answering queries / waiting for the session.
+    Working,
+    /// Paused on questions only the caller can answer.
+    NeedsCaller,
+    /// The session ended (or vanished).
+    Done,
+}
+
+struct Driver {
+    state: watch::Receiver<DriverState>,
+    listener: Listener,
 }
 
 /// Serves `server` on a reader/writer pair (newline-delimited JSON-RPC) until the peer
@@ -141,19 +196,6 @@ fn parse_session(id: &str) -> Result<SessionId, ToolError> {
 fn not_found(id: &SessionId) -> ToolError {
     ToolError::new("session_not_found", format!("session not found: {id}"))
         .with_session(id.as_str())
-}
-
-fn check_answerer(name: Option<&str>) -> Result<(), ToolError> {
-    match name {
-        None | Some("host") => Ok(()),
-        Some("provider") => Err(ToolError::new(
-            "provider_unavailable",
-            "the provider answerer is not available in this server yet; use `host`",
-        )),
-        Some(other) => Err(ToolError::invalid(format!(
-            "`answerer`: '{other}' is not supported by this server yet; use `host`"
-        ))),
-    }
 }
 
 fn resume_error(id: &SessionId, e: ResumeError) -> ToolError {
@@ -578,6 +620,7 @@ fn make_answer(
 /// A progress reporter bound to one in-flight request (§3.4).
 struct Progress {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    extra: UnboundedSender<String>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -591,11 +634,20 @@ impl Progress {
         first: Option<String>,
     ) -> Progress {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(progress_loop(engine, peer, token, id, from_seq, first, rx));
+        let (extra, extra_rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(progress_loop(
+            engine, peer, token, id, from_seq, first, rx, extra_rx,
+        ));
         Progress {
             stop: Some(tx),
+            extra,
             task,
         }
+    }
+
+    /// A sender for messages that are never coalesced (answered calls, retries).
+    fn sender(&self) -> UnboundedSender<String> {
+        self.extra.clone()
     }
 
     /// Stops reporting; every notification is sent before this returns.
@@ -624,6 +676,10 @@ fn progress_message(item: &ObserveItem) -> Option<String> {
     })
 }
 
+/// Sends notifications at most every 100 ms: `alc.progress` reports are coalesced (the
+/// latest wins); per-call messages are queued and all delivered, the backlog flushed
+/// before the response.
+#[allow(clippy::too_many_arguments)]
 async fn progress_loop(
     engine: Engine,
     peer: Peer<RoleServer>,
@@ -632,6 +688,7 @@ async fn progress_loop(
     from_seq: u64,
     first: Option<String>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
+    mut extra: UnboundedReceiver<String>,
 ) {
     const MIN_GAP: Duration = Duration::from_millis(100);
     let mut counter = 0u64;
@@ -649,10 +706,21 @@ async fn progress_loop(
         last = tokio::time::Instant::now();
     }
     let mut stream = engine.observe(&id, from_seq).ok();
+    let mut queue: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let mut pending: Option<String> = None;
     let mut ended = stream.is_none();
+    let mut extra_open = true;
     loop {
         let flush_at = last + MIN_GAP;
+        let due = !queue.is_empty() || pending.is_some();
+        if due && tokio::time::Instant::now() >= flush_at {
+            let msg = queue.pop_front().or_else(|| pending.take());
+            if let Some(msg) = msg {
+                send(&mut counter, msg).await;
+                last = tokio::time::Instant::now();
+            }
+            continue;
+        }
         tokio::select! {
             _ = &mut stop => break,
             item = async { stream.as_mut().expect("checked").next().await }, if !ended => {
@@ -660,25 +728,21 @@ async fn progress_loop(
                     None => ended = true,
                     Some(item) => {
                         if let Some(msg) = progress_message(&item) {
-                            if tokio::time::Instant::now() >= flush_at && pending.is_none() {
-                                send(&mut counter, msg).await;
-                                last = tokio::time::Instant::now();
-                            } else {
-                                pending = Some(msg);
-                            }
+                            pending = Some(msg);
                         }
                     }
                 }
             }
-            _ = tokio::time::sleep_until(flush_at), if pending.is_some() => {
-                if let Some(msg) = pending.take() {
-                    send(&mut counter, msg).await;
-                    last = tokio::time::Instant::now();
+            msg = extra.recv(), if extra_open => {
+                match msg {
+                    Some(m) => queue.push_back(m),
+                    None => extra_open = false,
                 }
             }
+            _ = tokio::time::sleep_until(flush_at), if due => {}
         }
     }
-    // Drain what is already buffered, keep the latest, and send it before the response.
+    // Drain what is already buffered and send it before the response.
     if let (Some(s), false) = (stream.as_mut(), ended) {
         while let Ok(Some(item)) = tokio::time::timeout(Duration::ZERO, s.next()).await {
             if let Some(msg) = progress_message(&item) {
@@ -686,7 +750,10 @@ async fn progress_loop(
             }
         }
     }
-    if let Some(msg) = pending.take() {
+    while let Ok(m) = extra.try_recv() {
+        queue.push_back(m);
+    }
+    for msg in queue.into_iter().chain(pending) {
         send(&mut counter, msg).await;
     }
 }
@@ -694,18 +761,37 @@ async fn progress_loop(
 impl AlcServer {
     /// A server over `engine`.
     pub fn new(engine: Engine, options: ServeOptions) -> AlcServer {
+        let pkg_env = options
+            .pkg_env
+            .clone()
+            .or_else(|| PkgEnv::from_env(None, None).ok())
+            .unwrap_or_else(|| PkgEnv::new(home_dir().0));
+        let llm = OnceLock::new();
+        if let Some(c) = &options.llm {
+            let _ = llm.set(Ok(c.clone()));
+        }
         AlcServer {
             inner: Arc::new(Inner {
                 engine,
                 options,
-                packages: package_roots(),
+                pkg_env,
+                llm,
                 inflight: Mutex::new(HashMap::new()),
+                answerers: Mutex::new(HashMap::new()),
+                drivers: Mutex::new(HashMap::new()),
+                transcripts: OnceLock::new(),
+                recording: Mutex::new(HashSet::new()),
             }),
         }
     }
 
     fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The package environment of this server.
+    pub fn pkg_env(&self) -> &PkgEnv {
+        &self.inner.pkg_env
     }
 
     fn wait_of(&self, given: Option<u64>) -> Duration {
@@ -715,7 +801,127 @@ impl AlcServer {
         }
     }
 
+    fn llm_client(&self) -> Result<&alc_llm::Client, String> {
+        self.inner
+            .llm
+            .get_or_init(|| {
+                alc_llm::Client::new(alc_llm::Providers::from_process_env(
+                    alc_llm::ProvidersFile::default(),
+                ))
+                .map_err(|e| e.message)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The provider client, or `provider_unavailable` when nothing is configured.
+    fn provider(&self) -> Result<alc_llm::Client, ToolError> {
+        let client = self
+            .llm_client()
+            .map_err(|m| ToolError::new("provider_unavailable", m))?;
+        client
+            .providers()
+            .check_available()
+            .map_err(|e| ToolError::new("provider_unavailable", e.message.clone()))?;
+        Ok(client.clone())
+    }
+
+    /// Builds the answerer named by `answerer` / `script` / `model` (§1, §2.3).
+    fn parse_answerer(
+        &self,
+        name: Option<&str>,
+        script: Option<Value>,
+        model: Option<&str>,
+    ) -> Result<SessionAnswerer, ToolError> {
+        let model = model.map(str::to_string);
+        if let Some(script) = script {
+            if name.is_some_and(|n| n != "scripted") {
+                return Err(ToolError::invalid(
+                    "`script` implies `answerer: \"scripted\"`; do not combine it with another answerer",
+                ));
+            }
+            let s = auto::parse_inline_script(&script)?;
+            return Ok(SessionAnswerer {
+                name: "scripted".into(),
+                kind: AnswererKind::Scripted(Arc::new(Mutex::new(s))),
+                model,
+            });
+        }
+        let name = name.unwrap_or("host");
+        let kind = match name {
+            "host" => AnswererKind::Host,
+            "provider" => {
+                self.provider()?;
+                AnswererKind::Provider
+            }
+            "scripted" => {
+                return Err(ToolError::invalid(
+                    "`answerer: \"scripted\"` needs the inline `script` argument (or use `scripted:<path>`)",
+                ))
+            }
+            n if n.starts_with("scripted:") => {
+                let path = &n["scripted:".len()..];
+                let s = ScriptedAnswerer::from_file(std::path::Path::new(path))
+                    .map_err(|e| ToolError::invalid(format!("`answerer`: {e}")))?;
+                AnswererKind::Scripted(Arc::new(Mutex::new(s)))
+            }
+            "mrtr" | "sampling" => {
+                return Err(ToolError::new(
+                    "capability_missing",
+                    format!("answerer '{name}' is not available on this connection (the client must declare `sampling`; not offered by this server yet)"),
+                ))
+            }
+            "terminal" => {
+                return Err(ToolError::invalid(
+                    "`answerer`: 'terminal' is only available on the CLI",
+                ))
+            }
+            other => {
+                return Err(ToolError::invalid(format!(
+                    "`answerer`: unknown answerer '{other}' (host, provider, scripted:<path>, or `script`)"
+                )))
+            }
+        };
+        Ok(SessionAnswerer {
+            name: name.to_string(),
+            kind,
+            model,
+        })
+    }
+
+    fn answerer_of(&self, id: &SessionId) -> SessionAnswerer {
+        self.inner
+            .answerers
+            .lock()
+            .expect("answerers lock")
+            .get(id)
+            .cloned()
+            .unwrap_or_else(SessionAnswerer::host)
+    }
+
+    fn set_answerer(&self, id: &SessionId, a: SessionAnswerer) {
+        let mut map = self.inner.answerers.lock().expect("answerers lock");
+        if a.is_host() {
+            map.remove(id);
+        } else {
+            map.insert(id.clone(), a);
+        }
+    }
+
+    /// The answerer label of a session as shown by listings.
+    fn answerer_label(&self, s: &Snapshot) -> Option<String> {
+        self.inner
+            .answerers
+            .lock()
+            .expect("answerers lock")
+            .get(&s.session_id)
+            .map(|a| a.name.clone())
+    }
+
     /// Waits for the next pause or the end, reporting progress, honouring cancellation.
+    /// Sessions with a non-host answerer are answered by a background driver until they
+    /// end or a human question needs the caller (§1.2); the call waits for that or for
+    /// `wait` (then `running`), while the session keeps going.
     async fn drive(
         &self,
         id: &SessionId,
@@ -739,9 +945,50 @@ impl AlcServer {
             .lock()
             .expect("inflight lock")
             .insert(ctx.id.clone(), id.clone());
-        let result = tokio::select! {
-            r = self.engine().run_until_pause(id, wait) => Some(r),
-            _ = ctx.ct.cancelled() => None,
+        let deadline = tokio::time::Instant::now() + wait;
+        let auto = !self.answerer_of(id).is_host();
+        let result = if auto {
+            let sender = progress.as_ref().map(Progress::sender);
+            let (mut rx, listener) = self.ensure_driver(id);
+            if let Some(tx) = &sender {
+                *listener.lock().expect("listener lock") = Some(tx.clone());
+            }
+            let r = tokio::select! {
+                _ = rx.wait_for(|s| *s != DriverState::Working) => Some(false),
+                _ = tokio::time::sleep_until(deadline) => Some(true),
+                _ = ctx.ct.cancelled() => None,
+            };
+            {
+                let mut l = listener.lock().expect("listener lock");
+                let ours = match (l.as_ref(), &sender) {
+                    (Some(cur), Some(tx)) => cur.same_channel(tx),
+                    _ => false,
+                };
+                if ours {
+                    *l = None;
+                }
+            }
+            r.map(|timed_out| {
+                let snap = self
+                    .engine()
+                    .state(id, &SnapshotOptions::default())
+                    .map_err(|_| not_found(id))?;
+                Ok(if timed_out && !snap.phase.is_terminal() {
+                    wire::running(&snap)
+                } else {
+                    wire::current(&snap)
+                })
+            })
+        } else {
+            tokio::select! {
+                r = self.engine().run_until_pause(id, wait) => Some(match r.map_err(|e| wait_error(id, e)) {
+                    Ok(UntilPause::Paused { snapshot }) => Ok(wire::pause(&snapshot)),
+                    Ok(UntilPause::Terminal { terminal }) => Ok(wire::terminal(&terminal)),
+                    Ok(UntilPause::Running { snapshot }) => Ok(wire::running(&snapshot)),
+                    Err(e) => Err(e),
+                }),
+                _ = ctx.ct.cancelled() => None,
+            }
         };
         self.inner
             .inflight
@@ -761,11 +1008,250 @@ impl AlcServer {
                 ToolError::new("cancelled", "the request was cancelled").with_session(id.as_str())
             );
         };
-        match result.map_err(|e| wait_error(id, e))? {
-            UntilPause::Paused { snapshot } => Ok(wire::pause(&snapshot)),
-            UntilPause::Terminal { terminal } => Ok(wire::terminal(&terminal)),
-            UntilPause::Running { snapshot } => Ok(wire::running(&snapshot)),
+        result
+    }
+
+    /// The driver of a non-host session: the running one, or a new one.
+    fn ensure_driver(&self, id: &SessionId) -> (watch::Receiver<DriverState>, Listener) {
+        let mut drivers = self.inner.drivers.lock().expect("drivers lock");
+        if let Some(d) = drivers.get(id) {
+            if *d.state.borrow() == DriverState::Working {
+                return (d.state.clone(), d.listener.clone());
+            }
         }
+        let (tx, rx) = watch::channel(DriverState::Working);
+        let listener: Listener = Arc::new(Mutex::new(None));
+        drivers.insert(
+            id.clone(),
+            Driver {
+                state: rx.clone(),
+                listener: listener.clone(),
+            },
+        );
+        let this = self.clone();
+        let sid = id.clone();
+        let l = listener.clone();
+        tokio::spawn(async move {
+            let end = this.drive_task(&sid, &l).await;
+            let mut drivers = this.inner.drivers.lock().expect("drivers lock");
+            if drivers
+                .get(&sid)
+                .is_some_and(|d| d.state.same_channel(&tx.subscribe()))
+            {
+                drivers.remove(&sid);
+            }
+            let _ = tx.send(end);
+        });
+        (rx, listener)
+    }
+
+    /// A working driver's state, if the session has one.
+    fn working_driver(&self, id: &SessionId) -> Option<watch::Receiver<DriverState>> {
+        let drivers = self.inner.drivers.lock().expect("drivers lock");
+        drivers
+            .get(id)
+            .filter(|d| *d.state.borrow() == DriverState::Working)
+            .map(|d| d.state.clone())
+    }
+
+    /// Answers the session's pauses with its answerer until it ends or needs the caller.
+    async fn drive_task(&self, id: &SessionId, listener: &Listener) -> DriverState {
+        loop {
+            let until = match self.engine().run_until_pause(id, far_future()).await {
+                Ok(u) => u,
+                Err(_) => return DriverState::Done,
+            };
+            let snapshot = match until {
+                UntilPause::Running { .. } => continue,
+                UntilPause::Terminal { .. } => return DriverState::Done,
+                UntilPause::Paused { snapshot } => snapshot,
+            };
+            let answerer = self.answerer_of(id);
+            let open = auto::open_queries(&snapshot);
+            let answers = match &answerer.kind {
+                AnswererKind::Host => return DriverState::NeedsCaller,
+                AnswererKind::Provider => {
+                    if !open
+                        .iter()
+                        .any(|q| matches!(q.request, QueryRequest::Llm { .. }))
+                    {
+                        Vec::new()
+                    } else {
+                        let Ok(client) = self.provider() else {
+                            return DriverState::NeedsCaller;
+                        };
+                        let l = listener.clone();
+                        let client = client.with_retry_hook(Arc::new(move |ev| {
+                            if let Some(tx) = l.lock().expect("listener lock").as_ref() {
+                                let _ = tx.send(ev.progress_message());
+                            }
+                        }));
+                        let work = auto::provider_answers(
+                            client,
+                            &open,
+                            answerer.model.as_deref(),
+                            listener,
+                        );
+                        tokio::select! {
+                            a = work => a,
+                            // Cancelled meanwhile: in-flight requests are dropped.
+                            _ = self.engine().wait(id) => return DriverState::Done,
+                        }
+                    }
+                }
+                AnswererKind::Scripted(s) => auto::scripted_answers(s, &open, listener),
+            };
+            if answers.is_empty() {
+                // Only questions for a person remain: the caller answers them.
+                return DriverState::NeedsCaller;
+            }
+            let round = snapshot.pending.as_ref().map(|p| p.round);
+            let applied = answers.clone();
+            let ack = self.engine().resume_now(id, Answers { round, answers });
+            if ack.is_ok() {
+                self.record_answers(id, round.unwrap_or(snapshot.round), &applied);
+            }
+            match ack {
+                Ok(ResumeAck::Continued { .. }) => continue,
+                Ok(ResumeAck::Accepted { .. }) => {
+                    let paused = self
+                        .engine()
+                        .state(id, &SnapshotOptions::default())
+                        .map(|s| s.phase == Phase::Paused)
+                        .unwrap_or(false);
+                    if paused {
+                        return DriverState::NeedsCaller;
+                    }
+                }
+                // The session moved on meanwhile (cancelled, question timed out): look again.
+                Err(ResumeError::NotPaused { .. }) | Err(ResumeError::StaleRound { .. }) => {}
+                Err(_) => return DriverState::NeedsCaller,
+            }
+        }
+    }
+
+    /// The transcript database (`<home>/alc.db`).
+    fn transcripts(&self) -> Result<Arc<Transcripts>, ToolError> {
+        self.inner
+            .transcripts
+            .get_or_init(|| Transcripts::open(&self.pkg_env().home.join("alc.db")).map(Arc::new))
+            .clone()
+            .map_err(|e| ToolError::new("io_error", format!("transcript database: {e}")))
+    }
+
+    /// Writes the session row (and the open queries of a pause) from a fresh snapshot.
+    fn sync_transcript(&self, id: &SessionId) -> Option<Snapshot> {
+        let snap = self.engine().state(id, &SnapshotOptions::default()).ok()?;
+        if let Ok(t) = self.transcripts() {
+            let label = self.answerer_label(&snap);
+            let _ = t.record_snapshot(&snap, label.as_deref());
+        }
+        Some(snap)
+    }
+
+    fn record_answers(&self, id: &SessionId, round: u64, answers: &[Answer]) {
+        if let Ok(t) = self.transcripts() {
+            let _ = t.record_answers(id.as_str(), round, answers);
+        }
+    }
+
+    /// Records the session's events into the transcript database until it ends.
+    fn record(&self, id: &SessionId) {
+        if self.transcripts().is_err() {
+            return;
+        }
+        if !self
+            .inner
+            .recording
+            .lock()
+            .expect("recording lock")
+            .insert(id.clone())
+        {
+            return;
+        }
+        let this = self.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            if let (Ok(mut stream), Ok(t)) = (this.engine().observe(&id, 0), this.transcripts()) {
+                let mut logs = 0u64;
+                while let Some(item) = stream.next().await {
+                    let ObserveItem::Event { event } = item else {
+                        continue;
+                    };
+                    match &event.body {
+                        EventBody::Log { entry } => {
+                            if logs < transcripts::MAX_LOGS {
+                                logs += 1;
+                                let _ = t.record_log(
+                                    id.as_str(),
+                                    entry.ts,
+                                    &entry.level,
+                                    &entry.source,
+                                    &entry.message,
+                                );
+                            }
+                        }
+                        EventBody::Progress { .. } => {}
+                        EventBody::Paused { round, queries } => {
+                            let _ = t.record_round(id.as_str(), *round, event.at, queries);
+                            this.sync_transcript(&id);
+                        }
+                        _ => {
+                            this.sync_transcript(&id);
+                        }
+                    }
+                }
+            }
+            this.sync_transcript(&id);
+            this.inner
+                .recording
+                .lock()
+                .expect("recording lock")
+                .remove(&id);
+        });
+    }
+
+    async fn alc_log_view(&self, a: Args<'_>) -> ToolResult {
+        let t = self.transcripts()?;
+        let max_chars = a.u64("max_chars")?.unwrap_or(100_000);
+        let limit = a.u64("limit")?.unwrap_or(50);
+        if let Some(sid) = a.str("session_id")? {
+            let id = parse_session(sid)?;
+            self.sync_transcript(&id);
+            return t
+                .detail(id.as_str(), max_chars)
+                .map_err(|e| e.with_session(sid))?
+                .ok_or_else(|| not_found(&id));
+        }
+        t.list(limit)
+    }
+
+    async fn alc_stats(&self, a: Args<'_>) -> ToolResult {
+        let t = self.transcripts()?;
+        let strategy = a.str("strategy")?;
+        let since = a.u64("days")?.map(|d| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            now - (d as i64).saturating_mul(86_400_000)
+        });
+        t.stats(strategy, since)
+    }
+
+    async fn alc_note(&self, a: Args<'_>) -> ToolResult {
+        let t = self.transcripts()?;
+        let sid = a.req_str("session_id")?;
+        let id = parse_session(sid)?;
+        let content = a.req_str("content").map_err(|e| e.with_session(sid))?;
+        let title = a.str("title")?;
+        if self.sync_transcript(&id).is_none() && !t.has_session(id.as_str())? {
+            return Err(not_found(&id));
+        }
+        let n = t
+            .add_note(id.as_str(), title, content)
+            .map_err(|e| e.with_session(sid))?;
+        Ok(json!({"session_id": id.as_str(), "notes_count": n}))
     }
 
     fn spawn(&self, spec: SessionSpec) -> Result<SessionId, ToolError> {
@@ -775,34 +1261,67 @@ impl AlcServer {
         })
     }
 
+    /// The project root of a call (`project_root`, validated), if given.
+    fn project_arg(&self, a: &Args<'_>) -> Result<Option<PathBuf>, ToolError> {
+        match a.str("project_root")? {
+            None => Ok(None),
+            Some(p) => alc_pkg::env::discover_project_root(Some(std::path::Path::new(p)), None)
+                .map_err(packages::pkg_error),
+        }
+    }
+
     fn exec_spec(
         &self,
         a: &Args<'_>,
         program: Program,
         ctx: Map<String, Value>,
         kind: &str,
-    ) -> Result<SessionSpec, ToolError> {
-        let default_answerer = std::env::var("ALC_ANSWERER").ok();
-        let answerer = a.str("answerer")?.or(default_answerer.as_deref());
-        check_answerer(answerer)?;
-        if a.has("script") {
-            return Err(ToolError::invalid(
-                "`script`: the scripted answerer is not supported by this server yet",
-            ));
-        }
+    ) -> Result<(SessionSpec, SessionAnswerer), ToolError> {
+        let env_answerer = std::env::var("ALC_ANSWERER")
+            .ok()
+            .filter(|s| !s.trim().is_empty());
+        let default = env_answerer.unwrap_or_else(|| self.inner.options.default_answerer.clone());
+        let given = a.str("answerer")?;
+        let script = a.decoded("script");
+        let name = match (given, &script) {
+            (Some(n), _) => Some(n),
+            (None, Some(_)) => None,
+            (None, None) => Some(default.as_str()),
+        };
+        let answerer = self.parse_answerer(name, script, a.str("model")?)?;
         let timeout_ms = a.u64("timeout_ms")?;
+        let project = self.project_arg(a)?;
         let mut spec = SessionSpec::new(program);
+        if let Some(root) = &project {
+            spec.resolver = format!("{}{}", packages::PROJECT_PREFIX, root.display());
+        }
         if let Some(Value::String(t)) = ctx.get("task") {
             spec.labels.insert("task_hint".into(), preview(t, 100));
         }
         spec.ctx = Value::Object(ctx);
         spec.labels.insert("kind".into(), kind.into());
-        spec.labels.insert("answerer".into(), "host".into());
-        spec.human_channel = true;
+        spec.labels.insert("answerer".into(), answerer.name.clone());
+        if let Some(m) = &answerer.model {
+            spec.labels.insert("model".into(), m.clone());
+        }
+        spec.human_channel = answerer.human_channel();
         if let Some(t) = timeout_ms.filter(|t| *t > 0) {
             spec.limits.deadline_ms = Some(t);
         }
-        Ok(spec)
+        Ok((spec, answerer))
+    }
+
+    async fn start_session(
+        &self,
+        spec: SessionSpec,
+        answerer: SessionAnswerer,
+        wait: Duration,
+        ctx: &RequestContext<RoleServer>,
+    ) -> ToolResult {
+        let id = self.spawn(spec)?;
+        self.set_answerer(&id, answerer);
+        self.record(&id);
+        self.drive(&id, wait, ctx, 0, true).await
     }
 
     async fn alc_run(&self, a: Args<'_>, ctx: &RequestContext<RoleServer>) -> ToolResult {
@@ -830,9 +1349,8 @@ impl AlcServer {
             source,
             name: Some("session".into()),
         };
-        let spec = self.exec_spec(&a, program, ctx_obj, "run")?;
-        let id = self.spawn(spec)?;
-        self.drive(&id, wait, ctx, 0, true).await
+        let (spec, answerer) = self.exec_spec(&a, program, ctx_obj, "run")?;
+        self.start_session(spec, answerer, wait, ctx).await
     }
 
     async fn alc_advice(&self, a: Args<'_>, ctx: &RequestContext<RoleServer>) -> ToolResult {
@@ -848,20 +1366,24 @@ impl AlcServer {
             ctx_obj.insert("task".into(), json!(t));
         }
         let wait = self.wait_of(a.u64("wait_ms")?);
-        if self.inner.packages.resolve("default", strategy).is_err() {
-            return Err(ToolError::new(
-                "package_not_found",
-                format!("package '{strategy}' not found in any package root (ALC_PACKAGES_PATH, <home>/packages)"),
-            ));
+        let project = self.project_arg(&a)?;
+        let env = match project {
+            Some(root) => self.pkg_env().clone().with_project_root(Some(root)),
+            None => self.pkg_env().clone(),
+        };
+        if alc_pkg::Resolver::new(env.clone())
+            .locate(strategy)
+            .is_none()
+        {
+            return Err(packages::advice_not_found(&env, strategy));
         }
         let program = Program::Package {
             name: strategy.to_string(),
             entry: "run".into(),
         };
-        let mut spec = self.exec_spec(&a, program, ctx_obj, "advice")?;
+        let (mut spec, answerer) = self.exec_spec(&a, program, ctx_obj, "advice")?;
         spec.labels.insert("strategy".into(), strategy.to_string());
-        let id = self.spawn(spec)?;
-        self.drive(&id, wait, ctx, 0, true).await
+        self.start_session(spec, answerer, wait, ctx).await
     }
 
     async fn alc_continue(&self, a: Args<'_>, ctx: &RequestContext<RoleServer>) -> ToolResult {
@@ -869,7 +1391,24 @@ impl AlcServer {
         let id = parse_session(sid)?;
         let round = a.u64("round")?;
         let wait = self.wait_of(a.u64("wait_ms")?);
-        check_answerer(a.str("answerer")?).map_err(|e| e.with_session(sid))?;
+        let switch = a.str("answerer")?;
+        let script = a.decoded("script");
+        if switch.is_some() || script.is_some() {
+            let new = self
+                .parse_answerer(switch, script, a.str("model")?)
+                .map_err(|e| e.with_session(sid))?;
+            let snap = self
+                .engine()
+                .state(&id, &SnapshotOptions::default())
+                .map_err(|_| not_found(&id))?;
+            if !snap.phase.is_terminal() {
+                let mut new = new;
+                if new.model.is_none() {
+                    new.model = self.answerer_of(&id).model;
+                }
+                self.set_answerer(&id, new);
+            }
+        }
         let usage = usage_of(a.decoded("usage").as_ref())?;
         let answers: Vec<Answer> = if let Some(rs) = a.decoded("responses") {
             let Value::Array(items) = rs else {
@@ -913,17 +1452,35 @@ impl AlcServer {
                 .engine()
                 .state(&id, &SnapshotOptions::default())
                 .map_err(|_| not_found(&id))?;
-            if snap.phase == Phase::Paused || snap.phase.is_terminal() {
+            let auto = !self.answerer_of(&id).is_host();
+            if snap.phase.is_terminal() || (snap.phase == Phase::Paused && !auto) {
                 return Ok(wire::current(&snap));
             }
             return self
                 .drive(&id, wait, ctx, snap.last_event_seq + 1, false)
                 .await;
         };
+        let before = self.engine().state(&id, &SnapshotOptions::default()).ok();
+        let mut applied = answers.clone();
         let ack = self
             .engine()
             .resume_now(&id, Answers { round, answers })
             .map_err(|e| resume_error(&id, e))?;
+        self.record(&id);
+        if let Some(p) = before.as_ref().and_then(|b| b.pending.as_ref()) {
+            let open: Vec<&QueryId> = p
+                .queries
+                .iter()
+                .map(|q| &q.id)
+                .filter(|q| !p.answered.contains(q))
+                .collect();
+            for a in &mut applied {
+                if a.query_id.is_none() && open.len() == 1 {
+                    a.query_id = Some(open[0].clone());
+                }
+            }
+            self.record_answers(&id, p.round, &applied);
+        }
         match ack {
             ResumeAck::Accepted { round, remaining } => {
                 let snap = self
@@ -936,11 +1493,9 @@ impl AlcServer {
                 }))
             }
             ResumeAck::Continued { .. } => {
-                let from = self
-                    .engine()
-                    .state(&id, &SnapshotOptions::default())
-                    .map(|s| s.last_event_seq + 1)
-                    .unwrap_or(0);
+                // Observe from before the answers were applied, so nothing the resumed
+                // script reports is missed.
+                let from = before.as_ref().map_or(0, |s| s.last_event_seq + 1);
                 self.drive(&id, wait, ctx, from, false).await
             }
         }
@@ -957,16 +1512,20 @@ impl AlcServer {
         if let Some(sid) = a.str("session_id")? {
             let id = parse_session(sid)?;
             if let Some(ms) = wait_ms.filter(|ms| *ms > 0) {
-                let _ = self
-                    .engine()
-                    .run_until_pause(&id, Duration::from_millis(ms))
-                    .await;
+                let limit = Duration::from_millis(ms);
+                if let Some(mut rx) = self.working_driver(&id) {
+                    let _ =
+                        tokio::time::timeout(limit, rx.wait_for(|s| *s != DriverState::Working))
+                            .await;
+                } else {
+                    let _ = self.engine().run_until_pause(&id, limit).await;
+                }
             }
             let snap = self
                 .engine()
                 .state(&id, &opts)
                 .map_err(|_| not_found(&id))?;
-            return Ok(status_entry(&snap, filter.as_ref()));
+            return Ok(self.relabel(status_entry(&snap, filter.as_ref()), &snap));
         }
         if wait_ms.is_some() {
             return Err(ToolError::invalid("`wait_ms` needs `session_id`"));
@@ -979,12 +1538,13 @@ impl AlcServer {
         let sessions: Vec<Value> = list
             .iter()
             .map(|s| {
-                if include_history {
+                let entry = if include_history {
                     let full = self.engine().state(&s.session_id, &opts).ok();
                     status_entry(full.as_ref().unwrap_or(s), filter.as_ref())
                 } else {
                     status_entry(s, filter.as_ref())
-                }
+                };
+                self.relabel(entry, s)
             })
             .collect();
         Ok(json!({"active_sessions": sessions.len(), "sessions": sessions}))
@@ -1071,14 +1631,28 @@ impl AlcServer {
             .iter()
             .skip(offset)
             .take(limit as usize)
-            .map(session_entry)
+            .map(|s| self.relabel(session_entry(s), s))
             .collect();
         let has_more = offset + page.len() < total;
         Ok(json!({"sessions": page, "total": total, "has_more": has_more}))
     }
 
+    /// Shows the session's current answerer (after an `alc_continue` switch).
+    fn relabel(&self, mut entry: Value, s: &Snapshot) -> Value {
+        if let Some(name) = self.answerer_label(s) {
+            entry["answerer"] = json!(name);
+        }
+        entry
+    }
+
     fn alc_info(&self) -> ToolResult {
-        let (home, source) = home_dir();
+        let (env_home, env_source) = home_dir();
+        let home = self.pkg_env().home.clone();
+        let source = if home == env_home {
+            env_source
+        } else {
+            "--home"
+        };
         let abs = |p: PathBuf| -> String {
             std::path::absolute(&p)
                 .unwrap_or(p)
@@ -1086,10 +1660,27 @@ impl AlcServer {
                 .into_owned()
         };
         let home_s = abs(home.clone());
-        let search: Vec<Value> = search_paths()
-            .into_iter()
-            .map(|(label, p)| json!({"path": abs(p), "source": label}))
-            .collect();
+        let search = packages::info_search_paths(self.pkg_env());
+        let providers: Vec<Value> = match self.llm_client() {
+            Ok(c) => c
+                .providers()
+                .iter()
+                .map(|p| {
+                    json!({
+                        "name": p.name,
+                        "kind": p.kind,
+                        "base_url": p.base_url,
+                        "model": p.model,
+                        "api_key": if p.api_key.is_some() { "set" } else { "missing" },
+                    })
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let default_answerer = std::env::var("ALC_ANSWERER")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| self.inner.options.default_answerer.clone());
         let versions: Vec<String> = self
             .supported_protocol_versions()
             .iter()
@@ -1102,19 +1693,32 @@ impl AlcServer {
             "compat_version": "0.38.1",
             "protocol_versions": versions,
             "home": {"path": home_s, "source": source},
-            "database": null,
+            "database": abs(home.join("alc.db")),
             "config_files": [],
             "log_dir": {"resolved": abs(home.join("logs")), "source": "default"},
             "log_enabled": false,
             "tracing": "stderr",
             "search_paths": search,
             "packages_dir": abs(home.join("packages")),
-            "project_root": null,
-            "bundled_packages": [],
-            "default_answerer": "host",
-            "answerers": ["host"],
-            "providers": [],
+            "project_root": self.pkg_env().project_root.as_ref().map(|p| p.display().to_string()),
+            "bundled_packages": self.pkg_env().bundled.names(),
+            "default_answerer": default_answerer,
+            "answerers": ["host", "provider", "scripted"],
+            "providers": providers,
         }))
+    }
+
+    /// Runs a package operation off the async threads (it may run `git`).
+    async fn pkg_op(
+        &self,
+        args: &Map<String, Value>,
+        op: fn(&PkgEnv, &Args<'_>) -> ToolResult,
+    ) -> ToolResult {
+        let env = self.pkg_env().clone();
+        let args = args.clone();
+        tokio::task::spawn_blocking(move || op(&env, &Args::new(&args)))
+            .await
+            .map_err(|e| ToolError::new("internal", format!("package operation failed: {e}")))?
     }
 
     async fn dispatch(
@@ -1132,6 +1736,15 @@ impl AlcServer {
             "alc_cancel" => self.alc_cancel(a).await,
             "alc_sessions" => self.alc_sessions(a).await,
             "alc_info" => self.alc_info(),
+            "alc_log_view" => self.alc_log_view(a).await,
+            "alc_stats" => self.alc_stats(a).await,
+            "alc_note" => self.alc_note(a).await,
+            "alc_pkg_list" => self.pkg_op(args, packages::pkg_list).await,
+            "alc_pkg_install" => self.pkg_op(args, packages::pkg_install).await,
+            "alc_pkg_remove" => self.pkg_op(args, packages::pkg_remove).await,
+            "alc_pkg_link" => self.pkg_op(args, packages::pkg_link).await,
+            "alc_pkg_unlink" => self.pkg_op(args, packages::pkg_unlink).await,
+            "alc_init" => self.pkg_op(args, packages::init).await,
             _ => unreachable!("checked by call_tool"),
         }
     }

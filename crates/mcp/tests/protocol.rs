@@ -27,7 +27,19 @@ impl Client {
         .unwrap();
         let (ours, theirs) = tokio::io::duplex(1 << 20);
         let (r, w) = tokio::io::split(theirs);
-        let server = AlcServer::new(engine.clone(), ServeOptions::default());
+        let home = std::env::temp_dir().join(format!(
+            "alc-protocol-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let options = ServeOptions {
+            pkg_env: Some(alc_pkg::PkgEnv::new(home)),
+            ..ServeOptions::default()
+        };
+        let server = AlcServer::new(engine.clone(), options);
         tokio::spawn(async move {
             let _ = serve_io(server, r, w).await;
         });
@@ -126,7 +138,16 @@ async fn tools_have_schemas_and_results_mirror_text() {
             "alc_status",
             "alc_cancel",
             "alc_sessions",
-            "alc_info"
+            "alc_info",
+            "alc_log_view",
+            "alc_stats",
+            "alc_note",
+            "alc_pkg_list",
+            "alc_pkg_install",
+            "alc_pkg_remove",
+            "alc_pkg_link",
+            "alc_pkg_unlink",
+            "alc_init"
         ]
     );
     for t in tools {

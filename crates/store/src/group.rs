@@ -150,4 +150,13 @@ impl Journal for GroupCommit {
     fn durable(&self) -> bool {
         true
     }
+    fn void_dead_leases(&self) -> Result<usize, JournalError> {
+        self.journal.void_dead_leases()
+    }
+    fn append_with(
+        &self,
+        effect: &mut dyn FnMut() -> Result<Vec<SessionAppend>, JournalError>,
+    ) -> Result<(), JournalError> {
+        self.journal.append_with(effect)
+    }
 }

@@ -590,4 +590,23 @@ impl Journal for SqliteJournal {
     fn durable(&self) -> bool {
         true
     }
+
+    fn void_dead_leases(&self) -> Result<usize, JournalError> {
+        SqliteJournal::void_dead_leases(self)
+    }
+
+    fn append_with(
+        &self,
+        effect: &mut dyn FnMut() -> Result<Vec<SessionAppend>, JournalError>,
+    ) -> Result<(), JournalError> {
+        let mut conn = lock(&self.conn);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let batch = crate::state_sqlite::with_active(&self.conn, &tx, effect)?;
+        for a in &batch {
+            append_one(&tx, a)?;
+        }
+        tx.commit().map_err(db_err)
+    }
 }

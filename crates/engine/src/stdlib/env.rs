@@ -41,7 +41,11 @@ pub fn register(lua: &Lua, raw: &Table) -> mlua::Result<()> {
                 },
                 _ => return Ok(None),
             };
-            Ok(with_host(lua, |h| h.env.get(&key).cloned()))
+            with_host(lua, |h| {
+                let v = h.env.get(&key).cloned();
+                h.env_read(&key, v.as_deref())?;
+                Ok(v)
+            })
         })?,
     )?;
     Ok(())

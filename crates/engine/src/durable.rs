@@ -1,0 +1,376 @@
+//! Journal writing, adoption and replay support (engine.md §7).
+//!
+//! Seqs of a session are allocated under its [`SessionLog::last_seq`] mutex, which is taken
+//! before the cell's state lock and held until the append returned: that makes the holder the
+//! single writer of the moment (the worker while the session runs, the `apply` caller
+//! otherwise) and orders the appends of one session totally.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use alc_core::{
+    Answer, CompletedRound, DivergenceReport, Journal, JournalError, JournalRecord, PendingQuery,
+    PendingState, QueryId, RecordBody, RowUpdate, SessionAppend, SessionId, SessionMetrics,
+    SessionRow, SessionSpec,
+};
+use parking_lot::Mutex;
+
+/// A record produced but not yet sequenced.
+#[derive(Clone, Debug)]
+pub struct PendingRecord {
+    /// Producer (0 = main VM).
+    pub vm: u32,
+    /// Wall time.
+    pub at: i64,
+    /// Payload.
+    pub body: RecordBody,
+}
+
+/// One session's handle on the journal.
+pub struct SessionLog {
+    /// The session.
+    pub id: SessionId,
+    /// The journal.
+    pub journal: Arc<dyn Journal>,
+    /// Seq of the last durable record; its mutex serializes the session's appends.
+    pub last_seq: Mutex<u64>,
+}
+
+impl SessionLog {
+    /// A handle whose last durable record is `last_seq`.
+    pub fn new(id: SessionId, journal: Arc<dyn Journal>, last_seq: u64) -> Arc<SessionLog> {
+        Arc::new(SessionLog {
+            id,
+            journal,
+            last_seq: Mutex::new(last_seq),
+        })
+    }
+
+    /// The append of `records` sequenced after `base`.
+    pub fn sequence(
+        &self,
+        base: u64,
+        records: Vec<PendingRecord>,
+        row: RowUpdate,
+    ) -> SessionAppend {
+        SessionAppend {
+            session_id: self.id.clone(),
+            records: records
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| JournalRecord {
+                    session_id: self.id.clone(),
+                    seq: base + 1 + i as u64,
+                    vm: r.vm,
+                    at: r.at,
+                    body: r.body,
+                })
+                .collect(),
+            row,
+        }
+    }
+
+    /// Sequences `records` after `*last` and appends them with `row` in one durable write.
+    pub fn append_locked(
+        &self,
+        last: &mut u64,
+        records: Vec<PendingRecord>,
+        row: RowUpdate,
+    ) -> Result<(), JournalError> {
+        let base = *last;
+        let records: Vec<JournalRecord> = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| JournalRecord {
+                session_id: self.id.clone(),
+                seq: base + 1 + i as u64,
+                vm: r.vm,
+                at: r.at,
+                body: r.body,
+            })
+            .collect();
+        let n = records.len() as u64;
+        self.journal.append(&[SessionAppend {
+            session_id: self.id.clone(),
+            records,
+            row,
+        }])?;
+        *last = base + n;
+        Ok(())
+    }
+}
+
+/// The replay cursor of one VM: its input records after `spawned`, in seq order.
+#[derive(Debug, Default)]
+pub struct Replay {
+    records: VecDeque<JournalRecord>,
+}
+
+impl Replay {
+    /// The cursor over the input records of VM `vm`.
+    pub fn new(records: &[JournalRecord], vm: u32) -> Replay {
+        Replay {
+            records: records
+                .iter()
+                .filter(|r| r.vm == vm && r.body.is_input())
+                .filter(|r| !matches!(r.body, RecordBody::Spawned { .. }))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Whether records remain.
+    pub fn active(&self) -> bool {
+        !self.records.is_empty()
+    }
+
+    /// The next record, if any.
+    pub fn peek(&self) -> Option<&JournalRecord> {
+        self.records.front()
+    }
+
+    /// Takes the next record.
+    pub fn pop(&mut self) -> Option<JournalRecord> {
+        self.records.pop_front()
+    }
+}
+
+/// A short description of what a record expects (for divergence reports).
+pub fn describe(body: &RecordBody) -> String {
+    match body {
+        RecordBody::Clock { source, .. } => format!("clock {source:?}"),
+        RecordBody::Effect { service, op, .. } => format!("effect {service}.{op}"),
+        RecordBody::EnvRead { key, .. } => format!("env_read {key}"),
+        RecordBody::Module { name, .. } => format!("module {name}"),
+        RecordBody::File { path, .. } => format!("file {path}"),
+        RecordBody::Pause { round, .. } => format!("pause round {round}"),
+        RecordBody::Answer { round, .. } => format!("answer round {round}"),
+        other => other.kind().to_string(),
+    }
+}
+
+/// A line diff of two texts (`- ` expected, `+ ` actual), truncated to 4 KiB.
+pub fn line_diff(expected: &str, actual: &str) -> String {
+    let a: Vec<&str> = expected.lines().collect();
+    let b: Vec<&str> = actual.lines().collect();
+    // Longest common subsequence table (texts are prompts: small).
+    let (n, m) = (a.len(), b.len());
+    let mut out = String::new();
+    if n * m <= 1_000_000 {
+        let mut l = vec![vec![0u32; m + 1]; n + 1];
+        for i in (0..n).rev() {
+            for j in (0..m).rev() {
+                l[i][j] = if a[i] == b[j] {
+                    l[i + 1][j + 1] + 1
+                } else {
+                    l[i + 1][j].max(l[i][j + 1])
+                };
+            }
+        }
+        let (mut i, mut j) = (0, 0);
+        while i < n || j < m {
+            if i < n && j < m && a[i] == b[j] {
+                out.push_str("  ");
+                out.push_str(a[i]);
+                i += 1;
+                j += 1;
+            } else if j < m && (i == n || l[i][j + 1] >= l[i + 1][j]) {
+                out.push_str("+ ");
+                out.push_str(b[j]);
+                j += 1;
+            } else {
+                out.push_str("- ");
+                out.push_str(a[i]);
+                i += 1;
+            }
+            out.push('\n');
+        }
+    } else {
+        for l in &a {
+            out.push_str("- ");
+            out.push_str(l);
+            out.push('\n');
+        }
+        for l in &b {
+            out.push_str("+ ");
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    if out.len() > 4096 {
+        let mut cut = 4096;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+    }
+    out
+}
+
+/// A divergence report for a record `expected` met by `actual`.
+pub fn report(
+    seq: u64,
+    expected: String,
+    actual: String,
+    expected_digest: Option<String>,
+    actual_digest: Option<String>,
+    diff: String,
+) -> DivergenceReport {
+    DivergenceReport {
+        vm: 0,
+        seq,
+        expected,
+        actual,
+        expected_digest,
+        actual_digest,
+        diff,
+    }
+}
+
+/// Human-readable text of a query batch, for diffs.
+pub fn queries_text(queries: &[PendingQuery]) -> String {
+    let mut s = String::new();
+    for q in queries {
+        s.push_str(&format!("[{}]\n", q.id));
+        match serde_json::to_value(&q.request) {
+            Ok(serde_json::Value::Object(m)) => {
+                for (k, v) in m {
+                    match v {
+                        serde_json::Value::String(t) => {
+                            for line in t.lines() {
+                                s.push_str(&format!("{k}: {line}\n"));
+                            }
+                        }
+                        serde_json::Value::Null => {}
+                        other => s.push_str(&format!("{k}: {other}\n")),
+                    }
+                }
+            }
+            _ => s.push_str("?\n"),
+        }
+    }
+    s
+}
+
+/// What the journal says about a session, for adoption and unhosted `state`.
+pub struct Recovered {
+    /// The `spawned` spec.
+    pub spec: SessionSpec,
+    /// The seed.
+    pub seed: u64,
+    /// Last recorded round.
+    pub round: u64,
+    /// The open pause (`Some` → Paused).
+    pub pending: Option<PendingState>,
+    /// The last completed round.
+    pub last_round: Option<CompletedRound>,
+    /// Metrics: the row's, else default.
+    pub metrics: SessionMetrics,
+    /// Records read.
+    pub records: u64,
+}
+
+/// Rebuilds a session's resumable state from its records (§7.5).
+pub fn recover(row: &SessionRow, records: &[JournalRecord]) -> Result<Recovered, JournalError> {
+    let corrupt = |m: &str| JournalError::Corrupt {
+        session_id: row.session_id.clone(),
+        seq: 0,
+        message: m.to_string(),
+    };
+    let (spec, seed) = match records.first().map(|r| &r.body) {
+        Some(RecordBody::Spawned { spec, seed, .. }) => (spec.clone(), *seed),
+        _ => return Err(corrupt("the first record is not `spawned`")),
+    };
+    // Pauses of the main VM, with the index of their record.
+    let pauses: Vec<(usize, u64, &Vec<PendingQuery>, i64)> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.vm == 0)
+        .filter_map(|(i, r)| match &r.body {
+            RecordBody::Pause { round, queries } => Some((i, *round, queries, r.at)),
+            _ => None,
+        })
+        .collect();
+    let answers_of = |from: usize, round: u64| -> (Vec<Answer>, bool) {
+        let mut out = Vec::new();
+        let mut other_follows = false;
+        for r in &records[from + 1..] {
+            if r.vm != 0 {
+                continue;
+            }
+            match &r.body {
+                RecordBody::Answer { round: ar, answer } if *ar == round => {
+                    out.push(answer.clone())
+                }
+                b if b.is_input() => other_follows = true,
+                _ => {}
+            }
+        }
+        (out, other_follows)
+    };
+    let complete = |queries: &Vec<PendingQuery>, answers: &[Answer]| -> CompletedRound {
+        let _ = queries;
+        CompletedRound {
+            round: 0,
+            answers: answers
+                .iter()
+                .filter_map(|a| a.query_id.clone().map(|id| (id, a.clone())))
+                .collect(),
+        }
+    };
+    let mut round = 0;
+    let mut pending = None;
+    let mut last_round = None;
+    if let Some(&(idx, r, queries, at)) = pauses.last() {
+        round = r;
+        let (answers, other_follows) = answers_of(idx, r);
+        let done = answers.len() >= queries.len();
+        if !done && !other_follows {
+            let mut map: BTreeMap<QueryId, Answer> = BTreeMap::new();
+            let mut answered = Vec::new();
+            for a in answers {
+                if let Some(id) = a.query_id.clone() {
+                    answered.push(id.clone());
+                    map.insert(id, a);
+                }
+            }
+            pending = Some(PendingState {
+                round: r,
+                issued_at: at,
+                queries: queries.clone(),
+                answers: map,
+                answered,
+            });
+            if pauses.len() >= 2 {
+                let (pidx, pr, pq, _) = pauses[pauses.len() - 2];
+                let (pa, _) = answers_of(pidx, pr);
+                let mut c = complete(pq, &pa);
+                c.round = pr;
+                last_round = Some(c);
+            }
+        } else if done {
+            let mut c = complete(queries, &answers);
+            c.round = r;
+            last_round = Some(c);
+        }
+    }
+    let metrics = row.metrics.clone().unwrap_or_default();
+    Ok(Recovered {
+        spec,
+        seed,
+        round,
+        pending,
+        last_round,
+        metrics,
+        records: records.len() as u64,
+    })
+}
+
+/// A spec as journaled: `env` values removed, keys kept.
+pub fn journaled_spec(spec: &SessionSpec) -> SessionSpec {
+    let mut s = spec.clone();
+    for v in s.env.values_mut() {
+        v.clear();
+    }
+    s
+}

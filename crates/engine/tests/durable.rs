@@ -1,0 +1,919 @@
+//! Durable sessions (engine.md §7, §12.6): journal writing, adoption, replay after a real
+//! SIGKILL, divergence, leases, and `alc.state` replay (lua-api.md §4 item 110).
+//!
+//! The crash test re-executes this test binary as a child process (env `ALC_DURABLE_CHILD`)
+//! hosting engine A on a SQLite journal; the child answers its own pauses deterministically
+//! and reports every acknowledged (round, query id) on stdout, then waits to be killed at the
+//! requested point. Engine B in the parent continues on the same database.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alc_core::{
+    Answer, Answers, Durability, EngineConfig, FailureKind, Journal, Outcome, Phase, Program,
+    QueryRequest, RecordBody, Residency, ResumeError, SessionId, SessionSpec, SnapshotOptions,
+    UntilPause,
+};
+use alc_engine::{Engine, HostServices, ManualClock, ModuleSource, PackageRoots, ShutdownMode};
+use alc_store::{SqliteJournal, StateStore};
+
+const CHILD_ENV: &str = "ALC_DURABLE_CHILD";
+const T_A: i64 = 1_700_000_000_000;
+const HANG: Duration = Duration::from_secs(120);
+
+/// 20 sequential `alc.llm` calls mixed with `os.time`, `math.random`, `pairs` over string
+/// keys, `alc.state.incr` and, every 7th iteration, a CPU loop.
+const SCRIPT: &str = r#"
+local acc = {}
+local t0 = os.time()
+for i = 1, 20 do
+  local r = math.random(1, 1000000)
+  local tbl = { alpha = 1, beta = 2, gamma = 3, delta = 4, epsilon = 5 }
+  tbl["k" .. i] = i
+  local keys = {}
+  for k in pairs(tbl) do keys[#keys + 1] = k end
+  local n = alc.state.incr("counter")
+  if i % 7 == 0 then
+    local x = 0
+    for j = 1, ctx.spin do x = x + j % 7 end
+    acc[#acc + 1] = "spin" .. x
+  end
+  local prompt = string.format("q%d r=%d keys=%s n=%d @t=%d", i, r, table.concat(keys, ","), n, os.time())
+  acc[#acc + 1] = alc.llm(prompt)
+end
+return { t0 = t0, answers = table.concat(acc, "|") }
+"#;
+
+/// The deterministic answerer: the prompt without its clock part.
+fn answer_for(prompt: &str) -> String {
+    let stable = prompt.split(" @t=").next().unwrap_or(prompt);
+    format!("A[{stable}]")
+}
+
+fn prompt_of(q: &alc_core::PendingQuery) -> String {
+    match &q.request {
+        QueryRequest::Llm { query } => query.prompt.clone(),
+        QueryRequest::Human { question } => question.question.clone(),
+    }
+}
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    }
+}
+
+fn durable_engine(db: &Path, clock_ms: i64, modules: Arc<dyn ModuleSource>) -> Engine {
+    let journal = SqliteJournal::open(db, Durability::Normal).expect("journal opens");
+    let services = HostServices {
+        modules,
+        clock: Arc::new(ManualClock::new(clock_ms)),
+        state: Arc::new(journal.state_store()),
+        state_shares_journal: true,
+        ..HostServices::default()
+    };
+    Engine::start_with_journal(config(), Arc::new(journal), services).expect("engine starts")
+}
+
+fn spec(spin: u64) -> SessionSpec {
+    let mut spec = SessionSpec::new(Program::Code {
+        source: SCRIPT.to_string(),
+        name: Some("crash".into()),
+    });
+    spec.ctx = serde_json::json!({ "spin": spin });
+    spec.seed = Some(7);
+    spec
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One pause's unanswered queries, answered; returns the acknowledged (round, query id)s.
+async fn answer_pause(
+    engine: &Engine,
+    id: &SessionId,
+    snap: &alc_core::Snapshot,
+) -> Vec<(u64, String)> {
+    let batch = snap.pending.clone().expect("paused snapshot has a batch");
+    let mut acked = Vec::new();
+    let answers: Vec<Answer> = batch
+        .queries
+        .iter()
+        .filter(|q| !batch.answered.contains(&q.id))
+        .map(|q| {
+            acked.push((batch.round, q.id.to_string()));
+            Answer::text(Some(q.id.clone()), answer_for(&prompt_of(q)))
+        })
+        .collect();
+    engine
+        .resume(
+            id,
+            Answers {
+                round: Some(batch.round),
+                answers,
+            },
+        )
+        .await
+        .expect("answers accepted");
+    acked
+}
+
+/// Child process: engine A. Kill points: `paused:<k>` (at the pause of round k),
+/// `resumed:<k>` (right after round k's answers were acknowledged), `cpu:<k>` (shortly
+/// after round k's answers, while the next iteration spins).
+#[test]
+fn durable_child_engine() {
+    let Ok(cfg) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let cfg: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    let db = cfg["db"].as_str().unwrap().to_string();
+    let kill = cfg["kill"].as_str().unwrap().to_string();
+    let (kind, at) = kill.split_once(':').unwrap();
+    let at: u64 = at.parse().unwrap();
+    let clock = cfg["clock"].as_i64().unwrap();
+    let spin = cfg["spin"].as_u64().unwrap();
+    let rt = rt();
+    rt.block_on(async move {
+        let engine = durable_engine(Path::new(&db), clock, Arc::new(PackageRoots::default()));
+        let id = match cfg["sid"].as_str() {
+            Some(s) => SessionId::parse(s).unwrap(),
+            None => engine.spawn(spec(spin)).await.unwrap(),
+        };
+        let say = |s: String| {
+            println!("{s}");
+            std::io::stdout().flush().unwrap();
+        };
+        say(format!("SID {id}"));
+        loop {
+            match engine.run_until_pause(&id, HANG).await.unwrap() {
+                UntilPause::Paused { snapshot } => {
+                    let round = snapshot.pending.as_ref().unwrap().round;
+                    if kind == "paused" && round == at {
+                        say("READY".into());
+                        loop {
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    }
+                    for (r, q) in answer_pause(&engine, &id, &snapshot).await {
+                        say(format!("ACK {r} {q}"));
+                    }
+                    if round == at {
+                        if kind == "cpu" {
+                            std::thread::sleep(Duration::from_millis(150));
+                        }
+                        say("READY".into());
+                        loop {
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    }
+                }
+                UntilPause::Terminal { .. } => {
+                    say("DONE".into());
+                    return;
+                }
+                UntilPause::Running { .. } => panic!("child: session hung"),
+            }
+        }
+    });
+}
+
+struct KillOnDrop(std::process::Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs engine A in a child until the kill point, SIGKILLs it; returns the session id and the
+/// acknowledged (round, query id)s.
+fn run_child(
+    db: &Path,
+    sid: Option<&SessionId>,
+    kill: &str,
+    clock: i64,
+    spin: u64,
+) -> (SessionId, Vec<(u64, String)>) {
+    let cfg = serde_json::json!({
+        "db": db.to_str().unwrap(),
+        "sid": sid.map(|s| s.to_string()),
+        "kill": kill,
+        "clock": clock,
+        "spin": spin,
+    });
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "durable_child_engine",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, cfg.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut child = KillOnDrop(child);
+    let mut id = None;
+    let mut acked = Vec::new();
+    for line in out.lines() {
+        let line = line.unwrap();
+        // libtest may print `test name ... ` on the same line before our output.
+        let line = match ["SID ", "ACK ", "READY", "DONE"]
+            .iter()
+            .filter_map(|m| line.find(m))
+            .min()
+        {
+            Some(i) => line[i..].to_string(),
+            None => continue,
+        };
+        if let Some(s) = line.strip_prefix("SID ") {
+            id = Some(SessionId::parse(s.trim()).unwrap());
+        } else if let Some(rest) = line.strip_prefix("ACK ") {
+            let (r, q) = rest.split_once(' ').unwrap();
+            acked.push((r.parse().unwrap(), q.to_string()));
+        } else if line.contains("READY") {
+            // SIGKILL (std's kill sends SIGKILL on Unix), and reap it so its pid is gone.
+            child.0.kill().unwrap();
+            child.0.wait().unwrap();
+            return (id.expect("child printed its session id"), acked);
+        } else if line.contains("DONE") {
+            panic!("child finished before its kill point {kill}");
+        }
+    }
+    panic!("child exited before its kill point {kill}");
+}
+
+/// Engine B: continues the session by answering whatever pause it sees.
+fn finish_in_parent(
+    db: &Path,
+    id: &SessionId,
+    acked: &mut BTreeSet<(u64, String)>,
+    clock: i64,
+) -> serde_json::Value {
+    let rt = rt();
+    rt.block_on(async {
+        let engine = durable_engine(db, clock, Arc::new(PackageRoots::default()));
+        let value = loop {
+            match engine.run_until_pause(id, HANG).await.unwrap() {
+                UntilPause::Paused { snapshot } => {
+                    let batch = snapshot.pending.clone().unwrap();
+                    for q in batch
+                        .queries
+                        .iter()
+                        .filter(|q| !batch.answered.contains(&q.id))
+                    {
+                        assert!(
+                            !acked.contains(&(batch.round, q.id.to_string())),
+                            "acknowledged query asked again: round {} {}",
+                            batch.round,
+                            q.id
+                        );
+                    }
+                    for a in answer_pause(&engine, id, &snapshot).await {
+                        assert!(acked.insert(a), "answered twice");
+                    }
+                }
+                UntilPause::Terminal { terminal } => match terminal.outcome {
+                    Outcome::Completed { value } => break value,
+                    other => panic!("session did not complete: {other:?}"),
+                },
+                UntilPause::Running { .. } => panic!("session hung"),
+            }
+        };
+        engine.shutdown(ShutdownMode::Drain).await;
+        value
+    })
+}
+
+fn check_journal(db: &Path, id: &SessionId) {
+    let j = SqliteJournal::open(db, Durability::Normal).unwrap();
+    let records = j.read(id, 1).unwrap();
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.seq, i as u64 + 1, "journal seqs are contiguous");
+    }
+    let answers = records
+        .iter()
+        .filter(|r| matches!(r.body, RecordBody::Answer { .. }))
+        .count();
+    assert_eq!(answers, 20, "exactly 20 answers journaled");
+    let pauses: Vec<u64> = records
+        .iter()
+        .filter_map(|r| match &r.body {
+            RecordBody::Pause { round, .. } => Some(*round),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pauses, (1..=20).collect::<Vec<_>>(), "one pause per round");
+    assert!(matches!(
+        records.last().unwrap().body,
+        RecordBody::Outcome { .. }
+    ));
+    let counter = j.state_store().get("default", "counter").unwrap();
+    assert_eq!(
+        counter,
+        Some(serde_json::json!(20)),
+        "one increment per incr call"
+    );
+}
+
+fn uninterrupted(spin: u64) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alc.db");
+    let rt = rt();
+    let (id, value) = rt.block_on(async {
+        let engine = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
+        let id = engine.spawn(spec(spin)).await.unwrap();
+        let mut acked = BTreeSet::new();
+        let value = loop {
+            match engine.run_until_pause(&id, HANG).await.unwrap() {
+                UntilPause::Paused { snapshot } => {
+                    for a in answer_pause(&engine, &id, &snapshot).await {
+                        assert!(acked.insert(a));
+                    }
+                }
+                UntilPause::Terminal { terminal } => match terminal.outcome {
+                    Outcome::Completed { value } => break value,
+                    other => panic!("{other:?}"),
+                },
+                UntilPause::Running { .. } => panic!("hung"),
+            }
+        };
+        engine.shutdown(ShutdownMode::Drain).await;
+        (id, value)
+    });
+    check_journal(&db, &id);
+    eprintln!("uninterrupted run: {:?}", started.elapsed());
+    value
+}
+
+/// Long enough (hundreds of ms) that a `cpu:<k>` kill lands inside the loop.
+const SPIN: u64 = 12_000_000;
+
+#[test]
+fn replay_after_sigkill_matches_an_uninterrupted_run() {
+    let expected = uninterrupted(SPIN);
+    assert_eq!(expected["t0"], serde_json::json!(T_A / 1000));
+    // Each trial: a sequence of kill points, each in a new child process; then the parent
+    // finishes. Every restart runs with a later clock, so only journaled reads can keep the
+    // prompts and the result identical.
+    let trials: &[&[&str]] = &[
+        &["paused:5"],
+        &["resumed:3"],
+        &["cpu:6"],
+        &["paused:1", "resumed:9", "cpu:13"],
+        &["resumed:20"],
+    ];
+    for kills in trials {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("alc.db");
+        let mut id: Option<SessionId> = None;
+        let mut acked: BTreeSet<(u64, String)> = BTreeSet::new();
+        for (n, kill) in kills.iter().enumerate() {
+            let clock = T_A + (n as i64) * 1_000_000;
+            let (sid, acks) = run_child(&db, id.as_ref(), kill, clock, SPIN);
+            if let Some(k) = kill.strip_prefix("cpu:") {
+                // Killed inside the CPU loop: round k was the last pause, and the last
+                // durable record is the `incr` effect flushed before the loop.
+                let j = SqliteJournal::open(&db, Durability::Normal).unwrap();
+                let records = j.read(&sid, 1).unwrap();
+                let last_pause = records
+                    .iter()
+                    .filter_map(|r| match &r.body {
+                        RecordBody::Pause { round, .. } => Some(*round),
+                        _ => None,
+                    })
+                    .max();
+                assert_eq!(last_pause, Some(k.parse().unwrap()), "{kills:?}");
+                assert!(
+                    matches!(&records.last().unwrap().body, RecordBody::Effect { op, .. } if op == "incr"),
+                    "{kills:?}: {:?}",
+                    records.last()
+                );
+            }
+            for a in acks {
+                assert!(
+                    acked.insert(a.clone()),
+                    "{kills:?}: {a:?} acknowledged twice"
+                );
+            }
+            id = Some(sid);
+        }
+        let id = id.unwrap();
+        let clock = T_A + (kills.len() as i64) * 1_000_000;
+        let value = finish_in_parent(&db, &id, &mut acked, clock);
+        assert_eq!(
+            value, expected,
+            "{kills:?}: result equals the uninterrupted run"
+        );
+        assert_eq!(acked.len(), 20, "{kills:?}: 20 answers in total");
+        check_journal(&db, &id);
+    }
+}
+
+fn package(prompt1: &str) -> Arc<dyn ModuleSource> {
+    let src = format!(
+        r#"
+local M = {{}}
+function M.run(ctx)
+  local a = alc.llm("{prompt1}")
+  local b = alc.llm("second question after " .. a)
+  return a .. "/" .. b
+end
+return M
+"#
+    );
+    Arc::new(PackageRoots::default().with_memory_file("strat", "init.lua", &src))
+}
+
+#[test]
+fn changed_package_source_is_a_divergence_with_both_prompts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alc.db");
+    let rt = rt();
+    rt.block_on(async {
+        let a = durable_engine(&db, T_A, package("first: describe the sky"));
+        let mut spec = SessionSpec::new(Program::Package {
+            name: "strat".into(),
+            entry: "run".into(),
+        });
+        spec.seed = Some(1);
+        let id = a.spawn(spec).await.unwrap();
+        let UntilPause::Paused { snapshot } = a.run_until_pause(&id, HANG).await.unwrap() else {
+            panic!("expected a pause")
+        };
+        answer_pause(&a, &id, &snapshot).await;
+        let UntilPause::Paused { snapshot } = a.run_until_pause(&id, HANG).await.unwrap() else {
+            panic!("expected a second pause")
+        };
+        assert_eq!(snapshot.round, 2);
+        a.shutdown(ShutdownMode::Drain).await;
+        drop(a);
+
+        let b = durable_engine(&db, T_A, package("first: describe the sea"));
+        // Unhosted state comes from the journal.
+        let st = b.state(&id, &SnapshotOptions::default()).unwrap();
+        assert_eq!(st.residency, Residency::Unhosted);
+        assert_eq!(st.phase, Phase::Paused);
+        assert_eq!(st.round, 2);
+        let UntilPause::Paused { snapshot } = b.run_until_pause(&id, HANG).await.unwrap() else {
+            panic!("adopted paused")
+        };
+        answer_pause(&b, &id, &snapshot).await;
+        let terminal = tokio::time::timeout(HANG, b.wait(&id))
+            .await
+            .unwrap()
+            .unwrap();
+        let Outcome::Failed {
+            kind,
+            divergence: Some(report),
+            ..
+        } = &terminal.outcome
+        else {
+            panic!("expected a divergence, got {:?}", terminal.outcome)
+        };
+        assert_eq!(*kind, FailureKind::Divergence);
+        assert_eq!(
+            terminal.outcome.failure_wire_code(),
+            Some("replay_divergence")
+        );
+        assert!(
+            report.diff.contains("first: describe the sky"),
+            "{}",
+            report.diff
+        );
+        assert!(
+            report.diff.contains("first: describe the sea"),
+            "{}",
+            report.diff
+        );
+        assert!(
+            report.diff.contains("strat"),
+            "the report names the module: {}",
+            report.diff
+        );
+        // No new pause was published.
+        let st = b.state(&id, &SnapshotOptions::default()).unwrap();
+        assert_eq!(st.phase, Phase::Failed);
+        assert_eq!(st.round, 2);
+        b.shutdown(ShutdownMode::Drain).await;
+    });
+}
+
+#[test]
+fn second_engine_on_the_same_database_gets_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alc.db");
+    let rt = rt();
+    rt.block_on(async {
+        let a = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
+        let b = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
+        let id = a.spawn(spec(10)).await.unwrap();
+        let UntilPause::Paused { snapshot } = a.run_until_pause(&id, HANG).await.unwrap() else {
+            panic!("expected a pause")
+        };
+        let q = snapshot.pending.unwrap().queries[0].clone();
+        let err = b
+            .resume(
+                &id,
+                Answers {
+                    round: Some(1),
+                    answers: vec![Answer::text(Some(q.id.clone()), "x")],
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ResumeError::Busy { .. }), "{err:?}");
+        assert!(matches!(
+            b.cancel(
+                &id,
+                alc_core::CancelReason {
+                    code: alc_core::CancelCode::User,
+                    detail: None
+                }
+            )
+            .await,
+            Err(alc_core::CancelError::Busy { .. })
+        ));
+        // The first engine still hosts it.
+        a.resume(
+            &id,
+            Answers {
+                round: Some(1),
+                answers: vec![Answer::text(Some(q.id), "x")],
+            },
+        )
+        .await
+        .unwrap();
+        a.shutdown(ShutdownMode::Drain).await;
+        b.shutdown(ShutdownMode::Drain).await;
+    });
+}
+
+/// lua-api.md §4 item 110: a replayed session observes the journaled `alc.state` read, not
+/// the store's current value.
+#[test]
+fn item110_state_reads_are_replayed_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alc.db");
+    let rt = rt();
+    rt.block_on(async {
+        let a = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
+        let store = SqliteJournal::open(&db, Durability::Normal)
+            .unwrap()
+            .state_store();
+        store
+            .set("default", "k", Some(&serde_json::json!(1)))
+            .unwrap();
+        let mut spec = SessionSpec::new(Program::Code {
+            source: r#"
+                local v = alc.state.get("k")
+                local a = alc.llm("saw " .. tostring(v))
+                return { v = v, now = alc.state.get("k"), a = a }
+            "#
+            .into(),
+            name: None,
+        });
+        spec.seed = Some(3);
+        let id = a.spawn(spec).await.unwrap();
+        let UntilPause::Paused { .. } = a.run_until_pause(&id, HANG).await.unwrap() else {
+            panic!("expected a pause")
+        };
+        // Another session sets k = 2.
+        let other = a
+            .spawn(SessionSpec::new(Program::Code {
+                source: r#"alc.state.set("k", 2) return alc.state.get("k")"#.into(),
+                name: None,
+            }))
+            .await
+            .unwrap();
+        let t = a.wait(&other).await.unwrap();
+        assert!(matches!(t.outcome, Outcome::Completed { .. }));
+        a.shutdown(ShutdownMode::Drain).await;
+        drop(a);
+
+        let b = durable_engine(&db, T_A + 5_000, Arc::new(PackageRoots::default()));
+        let UntilPause::Paused { snapshot } = b.run_until_pause(&id, HANG).await.unwrap() else {
+            panic!("adopted paused")
+        };
+        assert_eq!(
+            prompt_of(&snapshot.pending.as_ref().unwrap().queries[0]),
+            "saw 1"
+        );
+        answer_pause(&b, &id, &snapshot).await;
+        let t = b.wait(&id).await.unwrap();
+        let Outcome::Completed { value } = t.outcome else {
+            panic!("{:?}", t.outcome)
+        };
+        assert_eq!(
+            value["v"],
+            serde_json::json!(1),
+            "the replay still observes 1"
+        );
+        assert_eq!(
+            value["now"],
+            serde_json::json!(2),
+            "live reads see the store"
+        );
+        b.shutdown(ShutdownMode::Drain).await;
+    });
+}
+
+#[test]
+fn state_api_basics_and_messages() {
+    let rt = rt();
+    rt.block_on(async {
+        let engine = Engine::start_blocking(config(), HostServices::default()).unwrap();
+        let code = r#"
+            local s = alc.state
+            local out = {}
+            out.nx1 = s.set_nx("k", "first")
+            out.nx2 = s.set_nx("k", "second")
+            out.k = s.get("k")
+            out.d1 = s.delete("k")
+            out.d2 = s.delete("k")
+            s.set("j", 1); s.set("j", nil)
+            out.hasj = s.has("j")
+            out.c1 = s.incr("c"); out.c2 = s.incr("c", 5); out.c3 = s.incr("c", 0.5)
+            out.n = s.incr("n", 10, 100)
+            s.set("s", "text")
+            out.e1 = select(2, pcall(s.incr, "s"))
+            s.set("flow_orch:abc", 1)
+            out.list = s.list("flow_orch")
+            out.show = s.show("flow_orch", "abc")
+            out.e2 = select(2, pcall(s.show, "flow_orch", "zzz"))
+            out.keys = s.keys("flow_orch:")
+            out.e3 = select(2, pcall(s.set, "../x", 1))
+            out.e4 = select(2, pcall(s.set, "f", { g = print }))
+            out.u = s.update("u", function(v) return v + 1 end, 41)
+            out.def = s.get("missing", "dflt")
+            return out
+        "#;
+        let mut spec = SessionSpec::new(Program::Code {
+            source: code.into(),
+            name: None,
+        });
+        spec.ctx = serde_json::json!({});
+        let id = engine.spawn(spec).await.unwrap();
+        let t = engine.wait(&id).await.unwrap();
+        let Outcome::Completed { value } = t.outcome else {
+            panic!("{:?}", t.outcome)
+        };
+        let v = |k: &str| value[k].clone();
+        assert_eq!(v("nx1"), true);
+        assert_eq!(v("nx2"), false);
+        assert_eq!(v("k"), "first");
+        assert_eq!(v("d1"), true);
+        assert_eq!(v("d2"), false);
+        assert_eq!(v("hasj"), false);
+        assert_eq!(v("c1"), 1);
+        assert_eq!(v("c2"), 6);
+        assert_eq!(v("c3"), 6.5);
+        assert_eq!(v("n"), 110);
+        assert_eq!(v("e1"), "alc.state.incr: value at 's' is not a number");
+        assert_eq!(v("list"), serde_json::json!(["abc"]));
+        assert_eq!(v("show"), 1);
+        assert!(
+            v("e2").as_str().unwrap().contains("not found"),
+            "{}",
+            v("e2")
+        );
+        assert_eq!(v("keys"), serde_json::json!(["flow_orch:abc"]));
+        assert!(
+            v("e3")
+                .as_str()
+                .unwrap()
+                .starts_with("alc.state: invalid key '../x'"),
+            "{}",
+            v("e3")
+        );
+        assert_eq!(
+            v("e4"),
+            "alc.state.set: cannot encode value of type 'function' at $.g"
+        );
+        assert_eq!(v("u"), 42);
+        assert_eq!(v("def"), "dflt");
+
+        let mut bad = SessionSpec::new(Program::Code {
+            source: r#"return select(2, pcall(alc.state.get, "k"))"#.into(),
+            name: None,
+        });
+        bad.ctx = serde_json::json!({ "_ns": "../evil" });
+        let id = engine.spawn(bad).await.unwrap();
+        let t = engine.wait(&id).await.unwrap();
+        assert_eq!(
+            t.outcome,
+            Outcome::Completed {
+                value: serde_json::json!("alc.state: invalid namespace '../evil'")
+            }
+        );
+        engine.shutdown(ShutdownMode::Drain).await;
+    });
+}
+
+/// A journal whose appends start failing on demand.
+struct FailingJournal {
+    inner: alc_store::MemoryJournal,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl Journal for FailingJournal {
+    fn append(&self, batch: &[alc_core::SessionAppend]) -> Result<(), alc_core::JournalError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(alc_core::JournalError::Io {
+                message: "disk full".into(),
+            });
+        }
+        self.inner.append(batch)
+    }
+    fn read(
+        &self,
+        id: &SessionId,
+        from_seq: u64,
+    ) -> Result<Vec<alc_core::JournalRecord>, alc_core::JournalError> {
+        self.inner.read(id, from_seq)
+    }
+    fn session(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<alc_core::SessionRow>, alc_core::JournalError> {
+        self.inner.session(id)
+    }
+    fn open_sessions(
+        &self,
+        filter: &alc_core::RowFilter,
+    ) -> Result<Vec<alc_core::SessionRow>, alc_core::JournalError> {
+        self.inner.open_sessions(filter)
+    }
+    fn acquire_lease(
+        &self,
+        id: &SessionId,
+        owner: &alc_core::OwnerId,
+    ) -> Result<alc_core::LeaseResult, alc_core::JournalError> {
+        self.inner.acquire_lease(id, owner)
+    }
+    fn release_lease(
+        &self,
+        id: &SessionId,
+        owner: &alc_core::OwnerId,
+    ) -> Result<(), alc_core::JournalError> {
+        self.inner.release_lease(id, owner)
+    }
+    fn heartbeat(&self, owner: &alc_core::OwnerId) -> Result<(), alc_core::JournalError> {
+        self.inner.heartbeat(owner)
+    }
+    fn delete(&self, id: &SessionId) -> Result<(), alc_core::JournalError> {
+        self.inner.delete(id)
+    }
+    fn durable(&self) -> bool {
+        false
+    }
+}
+
+/// T25: a failed journal write fails the session (`journal_error`) and the caller gets the
+/// `journal` error.
+#[test]
+fn journal_write_failure_fails_the_session() {
+    let rt = rt();
+    rt.block_on(async {
+        let journal = Arc::new(FailingJournal {
+            inner: alc_store::MemoryJournal::new(),
+            fail: std::sync::atomic::AtomicBool::new(false),
+        });
+        let engine = Engine::start(config(), journal.clone(), HostServices::default())
+            .await
+            .unwrap();
+        let id = engine.spawn(spec(10)).await.unwrap();
+        let UntilPause::Paused { snapshot } = engine.run_until_pause(&id, HANG).await.unwrap()
+        else {
+            panic!("expected a pause")
+        };
+        journal
+            .fail
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let q = snapshot.pending.unwrap().queries[0].clone();
+        let err = engine
+            .resume(
+                &id,
+                Answers {
+                    round: Some(1),
+                    answers: vec![Answer::text(Some(q.id), "x")],
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ResumeError::Journal { .. }), "{err:?}");
+        let t = engine.wait(&id).await.unwrap();
+        assert!(matches!(
+            t.outcome,
+            Outcome::Failed {
+                kind: FailureKind::JournalError,
+                ..
+            }
+        ));
+        // Spawning needs a durable `spawned` record.
+        assert!(matches!(
+            engine.spawn(spec(10)).await,
+            Err(alc_core::SpawnError::Journal { .. })
+        ));
+        engine.shutdown(ShutdownMode::Drain).await;
+    });
+}
+
+/// `recovery = eager` adopts open sessions at start; the session then answers `state` as a
+/// hosted one and continues.
+#[test]
+fn eager_recovery_adopts_open_sessions_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alc.db");
+    let rt = rt();
+    rt.block_on(async {
+        let a = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
+        let id = a.spawn(spec(10)).await.unwrap();
+        let UntilPause::Paused { snapshot } = a.run_until_pause(&id, HANG).await.unwrap() else {
+            panic!("expected a pause")
+        };
+        answer_pause(&a, &id, &snapshot).await;
+        let UntilPause::Paused { .. } = a.run_until_pause(&id, HANG).await.unwrap() else {
+            panic!("expected a pause")
+        };
+        a.shutdown(ShutdownMode::Drain).await;
+        drop(a);
+
+        let journal = SqliteJournal::open(&db, Durability::Normal).unwrap();
+        let services = HostServices {
+            clock: Arc::new(ManualClock::new(T_A)),
+            state: Arc::new(journal.state_store()),
+            ..HostServices::default()
+        };
+        let cfg = EngineConfig {
+            recovery: alc_core::Recovery::Eager,
+            ..config()
+        };
+        let b = Engine::start(cfg, Arc::new(journal), services)
+            .await
+            .unwrap();
+        let st = b.state(&id, &SnapshotOptions::default()).unwrap();
+        assert_eq!(st.residency, Residency::Cold);
+        assert_eq!(st.phase, Phase::Paused);
+        assert_eq!(st.round, 2);
+        b.shutdown(ShutdownMode::Drain).await;
+    });
+}
+
+/// A state write made inside `append_with` commits or rolls back with the append.
+#[test]
+fn state_writes_share_the_journal_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alc.db");
+    let j = SqliteJournal::open(&db, Durability::Normal).unwrap();
+    let st = j.state_store();
+    let one = serde_json::Number::from(1);
+    let zero = serde_json::Number::from(0);
+    let r = j.append_with(&mut || {
+        st.incr("default", "c", &one, &zero).unwrap();
+        Err(alc_core::JournalError::Io {
+            message: "refused".into(),
+        })
+    });
+    assert!(r.is_err());
+    assert_eq!(st.get("default", "c").unwrap(), None, "rolled back");
+    // A batch that does not continue the session's seqs is refused: the write goes too.
+    let sid = SessionId::parse("s-0123456789abcdef0123456789abcdef").unwrap();
+    let r = j.append_with(&mut || {
+        st.incr("default", "c", &one, &zero).unwrap();
+        Ok(vec![alc_core::SessionAppend {
+            session_id: sid.clone(),
+            records: vec![alc_core::JournalRecord {
+                session_id: sid.clone(),
+                seq: 5,
+                vm: 0,
+                at: 0,
+                body: RecordBody::Clock {
+                    source: alc_core::ClockSource::OsTime,
+                    value: serde_json::json!(1),
+                },
+            }],
+            row: alc_core::RowUpdate::new(Phase::Running, 0, 0),
+        }])
+    });
+    assert!(r.is_err());
+    assert_eq!(st.get("default", "c").unwrap(), None, "rolled back");
+    let r = j.append_with(&mut || {
+        st.incr("default", "c", &one, &zero).unwrap();
+        Ok(Vec::new())
+    });
+    assert!(r.is_ok());
+    assert_eq!(st.get("default", "c").unwrap(), Some(serde_json::json!(1)));
+}

@@ -1,0 +1,656 @@
+//! Session transcripts in `<home>/alc.db` (interfaces.md §2.10, §9.1, §9.3): an
+//! in-process recorder fed by engine events, snapshots and the answers this server
+//! applies, and the queries behind `alc_log_view`, `alc_stats` and `alc_note`.
+//!
+//! Tables live in their own namespace (`transcript_*`) next to whatever else the
+//! database holds; `transcript_meta` carries this component's schema version.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use alc_core::{Answer, PendingQuery, QueryRequest, Snapshot};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Map, Value};
+
+use crate::args::{preview, ToolError};
+use crate::wire;
+
+/// Schema version of the `transcript_*` tables.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Per-session cap on stored log lines (§9.1).
+pub const MAX_LOGS: u64 = 10_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS transcript_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS transcript_sessions (
+  session_id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  strategy TEXT,
+  task_hint TEXT,
+  status TEXT NOT NULL,
+  answerer TEXT,
+  started_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  metrics TEXT NOT NULL,
+  stats TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transcript_sessions_started ON transcript_sessions(started_at);
+CREATE TABLE IF NOT EXISTS transcript_exchanges (
+  session_id TEXT NOT NULL,
+  round INTEGER NOT NULL,
+  query_id TEXT NOT NULL,
+  kind TEXT,
+  prompt TEXT,
+  system TEXT,
+  response TEXT,
+  error TEXT,
+  usage TEXT,
+  answered_by TEXT,
+  model TEXT,
+  started_at INTEGER,
+  answered_at INTEGER,
+  PRIMARY KEY (session_id, round, query_id)
+);
+CREATE TABLE IF NOT EXISTS transcript_notes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  session_id TEXT NOT NULL,
+  timestamp INTEGER NOT NULL,
+  title TEXT,
+  content TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transcript_notes_session ON transcript_notes(session_id);
+CREATE TABLE IF NOT EXISTS transcript_logs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  session_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  level TEXT NOT NULL,
+  source TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transcript_logs_session ON transcript_logs(session_id);
+";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn io(e: impl std::fmt::Display) -> ToolError {
+    ToolError::new("io_error", format!("transcript database: {e}"))
+}
+
+/// The transcript store.
+pub struct Transcripts {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Transcripts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transcripts")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn status_of(s: &Snapshot) -> &'static str {
+    s.phase.wire_name()
+}
+
+fn task_hint(s: &Snapshot) -> Option<String> {
+    if let Some(h) = s.labels.get("task_hint") {
+        return Some(h.clone());
+    }
+    let q = s.pending.as_ref()?.queries.first()?;
+    Some(match &q.request {
+        QueryRequest::Llm { query } => preview(&query.prompt, 100),
+        QueryRequest::Human { question } => preview(&question.question, 100),
+    })
+}
+
+impl Transcripts {
+    /// Opens (creating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Transcripts, String> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        let _ = conn.pragma_update(None, "journal_mode", "WAL");
+        conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+        let existing: Option<String> = conn
+            .query_row(
+                "SELECT value FROM transcript_meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| e.to_string())?;
+        match existing {
+            None => {
+                conn.execute(
+                    "INSERT INTO transcript_meta (key, value) VALUES ('schema_version', ?1)",
+                    params![SCHEMA_VERSION.to_string()],
+                )
+                .map_err(|e| e.to_string())?;
+            }
+            Some(v) if v.parse::<i64>().ok() > Some(SCHEMA_VERSION) => {
+                return Err(format!(
+                    "{}: transcript schema version {v} is newer than this binary's ({SCHEMA_VERSION})",
+                    path.display()
+                ));
+            }
+            Some(_) => {}
+        }
+        Ok(Transcripts {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        match self.conn.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Upserts the session row from a snapshot (and the open queries of a pause).
+    pub fn record_snapshot(&self, s: &Snapshot, answerer: Option<&str>) -> Result<(), ToolError> {
+        let metrics = serde_json::to_string(&s.metrics).map_err(io)?;
+        let stats = wire::stats(&s.metrics, None).to_string();
+        let kind = s.labels.get("kind").map(String::as_str).unwrap_or("run");
+        let answerer = answerer
+            .map(str::to_string)
+            .or_else(|| s.labels.get("answerer").cloned());
+        self.conn()
+            .execute(
+                "INSERT INTO transcript_sessions
+                   (session_id, kind, strategy, task_hint, status, answerer, started_at, updated_at, metrics, stats)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT(session_id) DO UPDATE SET
+                   status = excluded.status,
+                   task_hint = COALESCE(transcript_sessions.task_hint, excluded.task_hint),
+                   answerer = excluded.answerer,
+                   updated_at = MAX(transcript_sessions.updated_at, excluded.updated_at),
+                   metrics = excluded.metrics,
+                   stats = excluded.stats",
+                params![
+                    s.session_id.as_str(),
+                    kind,
+                    s.labels.get("strategy"),
+                    task_hint(s),
+                    status_of(s),
+                    answerer,
+                    s.created_at,
+                    s.updated_at,
+                    metrics,
+                    stats
+                ],
+            )
+            .map_err(io)?;
+        if let Some(p) = &s.pending {
+            self.record_round(s.session_id.as_str(), p.round, p.issued_at, &p.queries)?;
+        }
+        Ok(())
+    }
+
+    /// Records the queries of one round (idempotent).
+    pub fn record_round(
+        &self,
+        session_id: &str,
+        round: u64,
+        issued_at: i64,
+        queries: &[PendingQuery],
+    ) -> Result<(), ToolError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(io)?;
+        for q in queries {
+            let (kind, prompt, system) = match &q.request {
+                QueryRequest::Llm { query } => ("llm", query.prompt.clone(), query.system.clone()),
+                QueryRequest::Human { question } => ("human", question.question.clone(), None),
+            };
+            tx.execute(
+                "INSERT INTO transcript_exchanges (session_id, round, query_id, kind, prompt, system, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(session_id, round, query_id) DO UPDATE SET
+                   kind = excluded.kind, prompt = excluded.prompt, system = excluded.system,
+                   started_at = COALESCE(transcript_exchanges.started_at, excluded.started_at)",
+                params![session_id, round as i64, q.id.as_str(), kind, prompt, system, issued_at],
+            )
+            .map_err(io)?;
+        }
+        tx.commit().map_err(io)
+    }
+
+    /// Records answers applied to `round` by this server.
+    pub fn record_answers(
+        &self,
+        session_id: &str,
+        round: u64,
+        answers: &[Answer],
+    ) -> Result<(), ToolError> {
+        let at = now_ms();
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(io)?;
+        for a in answers {
+            let Some(qid) = &a.query_id else { continue };
+            let response = a.text.clone().or_else(|| {
+                a.ask_status.and_then(|s| {
+                    serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(|x| format!("[{x}]")))
+                })
+            });
+            let error = a.error.as_ref().map(|e| json!(e).to_string());
+            let usage = a.usage.as_ref().map(|u| json!(u).to_string());
+            let model = match (&a.meta.provider, &a.meta.model) {
+                (Some(p), Some(m)) => Some(format!("{p}:{m}")),
+                (None, Some(m)) => Some(m.clone()),
+                _ => None,
+            };
+            tx.execute(
+                "INSERT INTO transcript_exchanges
+                   (session_id, round, query_id, response, error, usage, answered_by, model, answered_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(session_id, round, query_id) DO UPDATE SET
+                   response = excluded.response, error = excluded.error, usage = excluded.usage,
+                   answered_by = excluded.answered_by, model = excluded.model,
+                   answered_at = excluded.answered_at",
+                params![
+                    session_id,
+                    round as i64,
+                    qid.as_str(),
+                    response,
+                    error,
+                    usage,
+                    a.meta.answerer.clone(),
+                    model,
+                    at
+                ],
+            )
+            .map_err(io)?;
+        }
+        tx.commit().map_err(io)
+    }
+
+    /// Appends a log line; false once the session reached the cap.
+    pub fn record_log(
+        &self,
+        session_id: &str,
+        ts: i64,
+        level: &str,
+        source: &str,
+        message: &str,
+    ) -> Result<(), ToolError> {
+        self.conn()
+            .execute(
+                "INSERT INTO transcript_logs (session_id, ts, level, source, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![session_id, ts, level, source, message],
+            )
+            .map_err(io)?;
+        Ok(())
+    }
+
+    /// True when the session has a row.
+    pub fn has_session(&self, session_id: &str) -> Result<bool, ToolError> {
+        self.conn()
+            .query_row(
+                "SELECT 1 FROM transcript_sessions WHERE session_id = ?1",
+                params![session_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(io)
+    }
+
+    /// Adds a note; returns the session's note count.
+    pub fn add_note(
+        &self,
+        session_id: &str,
+        title: Option<&str>,
+        content: &str,
+    ) -> Result<u64, ToolError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO transcript_notes (session_id, timestamp, title, content) VALUES (?1, ?2, ?3, ?4)",
+            params![session_id, now_ms() / 1000, title, content],
+        )
+        .map_err(io)?;
+        conn.query_row(
+            "SELECT COUNT(*) FROM transcript_notes WHERE session_id = ?1",
+            params![session_id],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n as u64)
+        .map_err(io)
+    }
+
+    fn meta_of(row: &SessionRow, notes_count: u64) -> Value {
+        let m = &row.metrics;
+        let n = |k: &str| m.get(k).cloned().unwrap_or(json!(0));
+        let tok = |k: &str| {
+            m.get(k)
+                .and_then(|t| t.get("tokens"))
+                .cloned()
+                .unwrap_or(json!(0))
+        };
+        json!({
+            "session_id": row.session_id,
+            "strategy": row.strategy,
+            "task_hint": row.task_hint,
+            "status": row.status,
+            "elapsed_ms": n("elapsed_ms"),
+            "rounds": n("rounds"),
+            "llm_calls": n("llm_calls"),
+            "total_prompt_chars": n("total_prompt_chars"),
+            "total_response_chars": n("total_response_chars"),
+            "prompt_tokens": tok("prompt_tokens"),
+            "response_tokens": tok("response_tokens"),
+            "total_tokens": tok("total_tokens"),
+            "notes_count": notes_count,
+            "started_at": row.started_at,
+        })
+    }
+
+    fn sessions(
+        &self,
+        where_sql: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<SessionRow>, ToolError> {
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT session_id, strategy, task_hint, status, started_at, metrics, stats,
+                    (SELECT COUNT(*) FROM transcript_notes n WHERE n.session_id = s.session_id)
+             FROM transcript_sessions s {where_sql}"
+        );
+        let mut stmt = conn.prepare(&sql).map_err(io)?;
+        let rows = stmt
+            .query_map(args, |r| {
+                Ok(SessionRow {
+                    session_id: r.get(0)?,
+                    strategy: r.get(1)?,
+                    task_hint: r.get(2)?,
+                    status: r.get(3)?,
+                    started_at: r.get(4)?,
+                    metrics: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(Value::Null),
+                    stats: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or(Value::Null),
+                    notes_count: r.get::<_, i64>(7)? as u64,
+                })
+            })
+            .map_err(io)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(io)
+    }
+
+    /// `alc_log_view` list mode.
+    pub fn list(&self, limit: u64) -> Result<Value, ToolError> {
+        let limit = limit.min(i64::MAX as u64) as i64;
+        let rows = self.sessions("ORDER BY started_at DESC, rowid DESC LIMIT ?1", &[&limit])?;
+        let sessions: Vec<Value> = rows
+            .iter()
+            .map(|r| Self::meta_of(r, r.notes_count))
+            .collect();
+        Ok(json!({"sessions": sessions}))
+    }
+
+    /// `alc_log_view` detail mode (`None` = unknown session).
+    pub fn detail(&self, session_id: &str, max_chars: u64) -> Result<Option<Value>, ToolError> {
+        let rows = self.sessions("WHERE session_id = ?1", &[&session_id])?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT query_id, round, kind, prompt, system, response, error, usage, answered_by, model,
+                        started_at, answered_at
+                 FROM transcript_exchanges WHERE session_id = ?1
+                 ORDER BY round, started_at, CAST(SUBSTR(query_id, 3) AS INTEGER), query_id",
+            )
+            .map_err(io)?;
+        let exchanges: Vec<(u64, usize, Value)> = stmt
+            .query_map(params![session_id], |r| {
+                let prompt: Option<String> = r.get(3)?;
+                let system: Option<String> = r.get(4)?;
+                let response: Option<String> = r.get(5)?;
+                let size = prompt.as_deref().map_or(0, str::len)
+                    + system.as_deref().map_or(0, str::len)
+                    + response.as_deref().map_or(0, str::len);
+                let round = r.get::<_, i64>(1)? as u64;
+                let parse =
+                    |s: Option<String>| s.and_then(|s| serde_json::from_str::<Value>(&s).ok());
+                let mut m = Map::new();
+                m.insert("query_id".into(), json!(r.get::<_, String>(0)?));
+                m.insert("round".into(), json!(round));
+                if r.get::<_, Option<String>>(2)?.as_deref() == Some("human") {
+                    m.insert("kind".into(), json!("human"));
+                }
+                m.insert("prompt".into(), json!(prompt));
+                m.insert("system".into(), json!(system));
+                m.insert("response".into(), json!(response));
+                if let Some(e) = parse(r.get(6)?) {
+                    m.insert("error".into(), e);
+                }
+                m.insert("usage".into(), parse(r.get(7)?).unwrap_or(Value::Null));
+                m.insert("answered_by".into(), json!(r.get::<_, Option<String>>(8)?));
+                m.insert("model".into(), json!(r.get::<_, Option<String>>(9)?));
+                m.insert("started_at".into(), json!(r.get::<_, Option<i64>>(10)?));
+                m.insert("answered_at".into(), json!(r.get::<_, Option<i64>>(11)?));
+                Ok((round, size, Value::Object(m)))
+            })
+            .map_err(io)?
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
+        let notes: Vec<Value> = conn
+            .prepare("SELECT timestamp, title, content FROM transcript_notes WHERE session_id = ?1 ORDER BY id")
+            .map_err(io)?
+            .query_map(params![session_id], |r| {
+                Ok(json!({"timestamp": r.get::<_, i64>(0)?, "title": r.get::<_, Option<String>>(1)?,
+                          "content": r.get::<_, String>(2)?}))
+            })
+            .map_err(io)?
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
+        let logs: Vec<Value> = conn
+            .prepare("SELECT ts, level, source, message FROM transcript_logs WHERE session_id = ?1 ORDER BY id")
+            .map_err(io)?
+            .query_map(params![session_id], |r| {
+                Ok(json!({"ts": r.get::<_, i64>(0)?, "level": r.get::<_, String>(1)?,
+                          "source": r.get::<_, String>(2)?, "message": r.get::<_, String>(3)?}))
+            })
+            .map_err(io)?
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
+        drop(stmt);
+        drop(conn);
+        // Drop the oldest rounds until the exchanges fit in `max_chars` (0 = unlimited).
+        let mut rounds: Vec<u64> = exchanges.iter().map(|e| e.0).collect();
+        rounds.dedup();
+        let original_rounds = rounds.len();
+        let mut total: usize = exchanges.iter().map(|e| e.1).sum();
+        let mut dropped = 0usize;
+        if max_chars > 0 {
+            while total as u64 > max_chars && dropped < rounds.len() {
+                let r = rounds[dropped];
+                total -= exchanges
+                    .iter()
+                    .filter(|e| e.0 == r)
+                    .map(|e| e.1)
+                    .sum::<usize>();
+                dropped += 1;
+            }
+        }
+        let kept: Vec<Value> = exchanges
+            .into_iter()
+            .filter(|e| !rounds[..dropped].contains(&e.0))
+            .map(|e| e.2)
+            .collect();
+        let mut out = json!({
+            "session_id": row.session_id,
+            "strategy": row.strategy,
+            "task_hint": row.task_hint,
+            "status": row.status,
+            "stats": row.stats,
+            "transcript": kept,
+            "notes": notes,
+            "logs": logs,
+        });
+        if dropped > 0 {
+            out["truncated"] = json!(true);
+            out["original_rounds"] = json!(original_rounds);
+            out["returned_rounds"] = json!(original_rounds - dropped);
+        }
+        Ok(Some(out))
+    }
+
+    /// `alc_stats`.
+    pub fn stats(&self, strategy: Option<&str>, since_ms: Option<i64>) -> Result<Value, ToolError> {
+        let since = since_ms.unwrap_or(i64::MIN);
+        let rows = self.sessions("WHERE started_at >= ?1", &[&since])?;
+        #[derive(Default)]
+        struct Agg {
+            count: u64,
+            elapsed: u64,
+            llm: u64,
+            rounds: u64,
+            pchars: u64,
+            rchars: u64,
+            ptok: u64,
+            rtok: u64,
+            ttok: u64,
+        }
+        let mut by: BTreeMap<String, Agg> = BTreeMap::new();
+        let mut by_status: BTreeMap<String, u64> = ["completed", "failed", "cancelled"]
+            .iter()
+            .map(|s| (s.to_string(), 0))
+            .collect();
+        let mut total = 0u64;
+        for r in &rows {
+            let name = r.strategy.clone().unwrap_or_else(|| "unknown".into());
+            if strategy.is_some_and(|s| s != name) {
+                continue;
+            }
+            total += 1;
+            *by_status.entry(r.status.clone()).or_default() += 1;
+            let m = &r.metrics;
+            let n = |k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
+            let t = |k: &str| {
+                m.get(k)
+                    .and_then(|t| t.get("tokens"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+            };
+            let a = by.entry(name).or_default();
+            a.count += 1;
+            a.elapsed += n("elapsed_ms");
+            a.llm += n("llm_calls");
+            a.rounds += n("rounds");
+            a.pchars += n("total_prompt_chars");
+            a.rchars += n("total_response_chars");
+            a.ptok += t("prompt_tokens");
+            a.rtok += t("response_tokens");
+            a.ttok += t("total_tokens");
+        }
+        let avg = |sum: u64, n: u64| ((sum as f64) / (n.max(1) as f64)).round() as u64;
+        let strategies: Map<String, Value> = by
+            .into_iter()
+            .map(|(k, a)| {
+                (
+                    k,
+                    json!({
+                        "count": a.count,
+                        "avg_elapsed_ms": avg(a.elapsed, a.count),
+                        "avg_llm_calls": avg(a.llm, a.count),
+                        "avg_rounds": avg(a.rounds, a.count),
+                        "total_prompt_chars": a.pchars,
+                        "total_response_chars": a.rchars,
+                        "total_prompt_tokens": a.ptok,
+                        "total_response_tokens": a.rtok,
+                        "total_tokens": a.ttok,
+                    }),
+                )
+            })
+            .collect();
+        Ok(json!({"total_sessions": total, "strategies": strategies, "by_status": by_status}))
+    }
+}
+
+struct SessionRow {
+    session_id: String,
+    strategy: Option<String>,
+    task_hint: Option<String>,
+    status: String,
+    started_at: i64,
+    metrics: Value,
+    stats: Value,
+    notes_count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alc_core::QueryId;
+
+    fn temp_db() -> PathBuf {
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        std::env::temp_dir()
+            .join(format!("alc-transcripts-{}-{n}", std::process::id()))
+            .join("alc.db")
+    }
+
+    #[test]
+    fn answers_notes_and_truncation() {
+        let path = temp_db();
+        let t = Transcripts::open(&path).unwrap();
+        assert!(!t.has_session("s-1").unwrap());
+        t.conn()
+            .execute(
+                "INSERT INTO transcript_sessions (session_id, kind, status, started_at, updated_at, metrics, stats)
+                 VALUES ('s-1', 'run', 'completed', 5, 5, '{\"llm_calls\":2,\"rounds\":2,\"elapsed_ms\":10}', '{}')",
+                [],
+            )
+            .unwrap();
+        for round in 1..=2u64 {
+            let mut a = Answer::text(QueryId::parse("q-0"), "x".repeat(50));
+            a.meta.answerer = Some("host".into());
+            t.record_answers("s-1", round, &[a]).unwrap();
+        }
+        assert_eq!(t.add_note("s-1", Some("t"), "c").unwrap(), 1);
+        let d = t.detail("s-1", 0).unwrap().unwrap();
+        assert_eq!(d["transcript"].as_array().unwrap().len(), 2);
+        assert_eq!(d["transcript"][0]["answered_by"], "host");
+        assert_eq!(d["notes"][0]["title"], "t");
+        assert!(d.get("truncated").is_none());
+        let d = t.detail("s-1", 60).unwrap().unwrap();
+        assert_eq!(d["truncated"], true);
+        assert_eq!(d["original_rounds"], 2);
+        assert_eq!(d["returned_rounds"], 1);
+        assert_eq!(d["transcript"][0]["round"], 2);
+        let l = t.list(10).unwrap();
+        assert_eq!(l["sessions"][0]["notes_count"], 1);
+        assert_eq!(l["sessions"][0]["llm_calls"], 2);
+        let s = t.stats(None, None).unwrap();
+        assert_eq!(s["total_sessions"], 1);
+        assert_eq!(s["strategies"]["unknown"]["avg_llm_calls"], 2);
+        assert_eq!(s["by_status"]["completed"], 1);
+        // reopening keeps the data and the schema version
+        drop(t);
+        let t = Transcripts::open(&path).unwrap();
+        assert!(t.has_session("s-1").unwrap());
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+}

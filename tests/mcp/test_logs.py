@@ -1,0 +1,97 @@
+"""Transcripts in <home>/alc.db: alc_log_view, alc_stats, alc_note (interfaces.md §2.10)."""
+
+from __future__ import annotations
+
+import pathlib
+import sqlite3
+
+import anyio
+import pytest
+
+from conftest import connect, err, ok
+from fake_llm import FakeLLM
+
+pytestmark = pytest.mark.anyio
+
+ROUNDS = 'local out = {} for i = 1, 3 do out[i] = alc.llm(string.rep("p" .. i, 50)) end return out'
+
+
+async def detail_until(s, sid: str, pred, **kw) -> dict:
+    for _ in range(50):
+        d = await ok(s, "alc_log_view", {"session_id": sid, **kw})
+        if pred(d):
+            return d
+        await anyio.sleep(0.05)
+    raise AssertionError(d)
+
+
+async def test_log_view_paused_then_completed_with_notes():
+    async with connect() as s:
+        p = await ok(s, "alc_run", {"code": 'print("hello log") local a = alc.llm("What is 2+2?") return a'})
+        sid = p["session_id"]
+        d = await ok(s, "alc_log_view", {"session_id": sid})
+        assert d["status"] == "paused"
+        assert [(e["query_id"], e["round"], e["prompt"], e["response"]) for e in d["transcript"]] == [
+            ("q-0", 1, "What is 2+2?", None)]
+        n = await ok(s, "alc_note", {"session_id": sid, "content": "looks fine", "title": "review"})
+        assert n == {"session_id": sid, "notes_count": 1}
+        r = await ok(s, "alc_continue", {"session_id": sid, "response": "4", "usage": {"prompt_tokens": 7, "completion_tokens": 1}})
+        assert r["status"] == "completed"
+        d = await detail_until(s, sid, lambda d: d["status"] == "completed")
+        ex = d["transcript"][0]
+        assert ex["response"] == "4" and ex["answered_by"] == "host"
+        assert ex["usage"]["prompt_tokens"] == 7
+        assert isinstance(ex["started_at"], int) and isinstance(ex["answered_at"], int)
+        assert d["notes"][0]["title"] == "review" and d["notes"][0]["content"] == "looks fine"
+        assert isinstance(d["notes"][0]["timestamp"], int)
+        assert any("hello log" in l["message"] for l in d["logs"])
+        assert d["stats"]["auto"]["llm_calls"] == 1
+        lst = await ok(s, "alc_log_view", {})
+        meta = lst["sessions"][0]
+        assert meta["session_id"] == sid and meta["notes_count"] == 1 and meta["llm_calls"] == 1
+        assert meta["status"] == "completed" and meta["task_hint"] == "What is 2+2?"
+        e = await err(s, "alc_log_view", {"session_id": "s-" + "0" * 32})
+        assert e["code"] == "session_not_found"
+        e = await err(s, "alc_note", {"session_id": "s-" + "0" * 32, "content": "x"})
+        assert e["code"] == "session_not_found"
+        info = await ok(s, "alc_info")
+        db = pathlib.Path(info["database"])
+        assert db.is_file()
+        tables = {r[0] for r in sqlite3.connect(db).execute("select name from sqlite_master where type='table'")}
+        assert {"transcript_sessions", "transcript_exchanges", "transcript_notes", "transcript_logs"} <= tables
+
+
+async def test_provider_transcript_and_truncation():
+    with FakeLLM() as fake:
+        async with connect(env=fake.env()) as s:
+            r = await ok(s, "alc_run", {"code": ROUNDS, "answerer": "provider"})
+            assert r["status"] == "completed"
+            sid = r["session_id"]
+            d = await detail_until(s, sid, lambda d: d["status"] == "completed" and len(d["transcript"]) == 3)
+            assert all(e["answered_by"] == "provider" and e["model"] == "openai:fake-model" for e in d["transcript"])
+            assert d["transcript"][0]["usage"]["prompt_tokens"] == 10
+            assert "truncated" not in d
+            d = await ok(s, "alc_log_view", {"session_id": sid, "max_chars": 300})
+            assert d["truncated"] is True and d["original_rounds"] == 3 and d["returned_rounds"] == 1
+            assert [e["round"] for e in d["transcript"]] == [3]
+
+
+async def test_stats_groups_runs_and_strategies():
+    async with connect() as s:
+        for _ in range(2):
+            await ok(s, "alc_run", {"code": "return 1"})
+        await ok(s, "alc_run", {"code": "error('x')"})
+        r = await ok(s, "alc_advice", {"strategy": "cot", "task": "t", "script": [{"default": "ANSWER: 1"}]})
+        assert r["status"] == "completed"
+        for _ in range(50):
+            st = await ok(s, "alc_stats", {})
+            if st["total_sessions"] == 4 and st["by_status"]["completed"] == 3:
+                break
+            await anyio.sleep(0.05)
+        assert st["total_sessions"] == 4, st
+        assert st["strategies"]["unknown"]["count"] == 3
+        assert st["strategies"]["cot"]["count"] == 1
+        assert st["strategies"]["cot"]["avg_llm_calls"] == 1
+        assert st["by_status"] == {"completed": 3, "failed": 1, "cancelled": 0}
+        only = await ok(s, "alc_stats", {"strategy": "cot", "days": 1})
+        assert only["total_sessions"] == 1 and list(only["strategies"]) == ["cot"]
