@@ -1416,7 +1416,12 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
     let version = st.core.version;
     let evicted = retain_terminal(inner, &cell, &effects);
     drop(st);
-    let written = cell.log.append_locked(&mut last, records, row);
+    // A preemption that read nothing from outside has nothing to record.
+    let written = if records.is_empty() {
+        Ok(())
+    } else {
+        cell.log.append_locked(&mut last, records, row)
+    };
     drop(last);
     if let Some(vm) = dropped {
         inner

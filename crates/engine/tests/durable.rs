@@ -917,3 +917,61 @@ fn state_writes_share_the_journal_transaction() {
     assert!(r.is_ok());
     assert_eq!(st.get("default", "c").unwrap(), Some(serde_json::json!(1)));
 }
+
+/// Env values are not journaled: `adopt` re-supplies them, and a changed value is a
+/// divergence (its `env_read` digest no longer matches).
+#[test]
+fn adopt_resupplies_env_and_checks_its_digest() {
+    let rt = rt();
+    for (value, diverges) in [("blue", false), ("red", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("alc.db");
+        rt.block_on(async {
+            let a = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
+            let mut spec = SessionSpec::new(Program::Code {
+                source: r#"local c = alc.env.COLOR
+                           local x = alc.llm("pick")
+                           return c .. ":" .. x"#
+                    .into(),
+                name: None,
+            });
+            spec.env.insert("COLOR".into(), "blue".into());
+            let id = a.spawn(spec).await.unwrap();
+            let UntilPause::Paused { .. } = a.run_until_pause(&id, HANG).await.unwrap() else {
+                panic!("expected a pause")
+            };
+            a.shutdown(ShutdownMode::Drain).await;
+            drop(a);
+            // The journal keeps the key, not the value.
+            let j = SqliteJournal::open(&db, Durability::Normal).unwrap();
+            let RecordBody::Spawned { spec, .. } = &j.read(&id, 1).unwrap()[0].body else {
+                panic!("spawned first")
+            };
+            assert_eq!(spec.env.get("COLOR").map(String::as_str), Some(""));
+
+            let b = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
+            let env = [("COLOR".to_string(), value.to_string())]
+                .into_iter()
+                .collect();
+            let snap = b.adopt(&id, env).await.unwrap();
+            assert_eq!(snap.phase, Phase::Paused);
+            answer_pause(&b, &id, &snap).await;
+            let t = b.wait(&id).await.unwrap();
+            match (&t.outcome, diverges) {
+                (Outcome::Completed { value }, false) => {
+                    assert_eq!(value, &serde_json::json!("blue:A[pick]"))
+                }
+                (
+                    Outcome::Failed {
+                        kind: FailureKind::Divergence,
+                        divergence: Some(d),
+                        ..
+                    },
+                    true,
+                ) => assert!(d.actual.contains("COLOR"), "{d:?}"),
+                (other, _) => panic!("{value}: {other:?}"),
+            }
+            b.shutdown(ShutdownMode::Drain).await;
+        });
+    }
+}
