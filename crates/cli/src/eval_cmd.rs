@@ -45,7 +45,7 @@ pub struct EvalArgs {
 #[derive(Subcommand, Debug)]
 pub enum EvalSub {
     /// Run a strategy over a dataset, suite or scenario; prints the report JSON.
-    Run(RunEvalArgs),
+    Run(Box<RunEvalArgs>),
     /// List stored evals, newest first.
     History(HistoryArgs),
     /// Show a stored eval as a table, or write an HTML report.
@@ -194,7 +194,7 @@ pub fn run(args: EvalArgs, global: &Global) -> u8 {
         Err(e) => return usage(e, None),
     };
     match args.command {
-        EvalSub::Run(a) => run_eval(a, &settings, global.quiet),
+        EvalSub::Run(a) => run_eval(*a, &settings, global.quiet),
         EvalSub::History(a) => history(a, &settings),
         EvalSub::Show(a) => show(a, &settings),
         EvalSub::Compare(a) => compare_cmd(a, &settings),

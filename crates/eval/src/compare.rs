@@ -119,7 +119,7 @@ pub fn compare(a: &Report, b: &Report, opts: CompareOptions) -> Value {
     } else {
         if a.scenario_hash != b.scenario_hash {
             warnings.push(format!(
-                "the evals used different datasets; {} shared case ids are paired by id",
+                "the evals ran different case sets (dataset hash differs); {} shared case ids are paired by id",
                 shared.len()
             ));
         }
@@ -200,6 +200,7 @@ pub fn compare(a: &Report, b: &Report, opts: CompareOptions) -> Value {
     } else {
         summary.push_str(". No shared cases, so no paired comparison");
     }
+    summary.push('.');
     let mut comparison = json!({
         "delta_mean": delta,
         "welch_t": welch_json,

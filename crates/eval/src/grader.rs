@@ -346,15 +346,15 @@ fn number_re() -> &'static regex::Regex {
 /// (thousands separators removed).
 pub fn extract_number(text: &str) -> Option<f64> {
     let t = text.trim();
-    if let Ok(x) = t.replace(',', "").parse::<f64>() {
-        if x.is_finite() && !t.is_empty() && t.chars().any(|c| c.is_ascii_digit()) {
-            return Some(x);
+    let mut last = None;
+    for m in number_re().find_iter(t) {
+        let x = m.as_str().replace(',', "").parse::<f64>().ok();
+        if m.start() == 0 && m.end() == t.len() {
+            return x;
         }
+        last = x.or(last);
     }
-    number_re()
-        .find_iter(t)
-        .last()
-        .and_then(|m| m.as_str().replace(',', "").parse::<f64>().ok())
+    last
 }
 
 fn expected_number(v: &Value) -> Option<f64> {

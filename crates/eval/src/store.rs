@@ -228,19 +228,25 @@ impl EvalStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(io)
     }
 
-    /// Other stored reports of the same scenario hash (latest per strategy), for the
-    /// HTML chart.
+    /// Other stored reports of the same scenario (by hash or name; latest per other
+    /// strategy), for the HTML chart.
     pub fn peers(&self, report: &Report, limit: usize) -> Result<Vec<Report>, EvalError> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT report FROM eval_runs WHERE scenario_hash = ?1 AND eval_id <> ?2
+                "SELECT report FROM eval_runs
+                 WHERE (scenario_hash = ?1 OR scenario = ?4) AND eval_id <> ?2
                  ORDER BY finished_at DESC LIMIT ?3",
             )
             .map_err(io)?;
         let rows = stmt
             .query_map(
-                params![report.scenario_hash, report.eval_id, (limit * 4) as i64],
+                params![
+                    report.scenario_hash,
+                    report.eval_id,
+                    (limit * 4) as i64,
+                    report.scenario
+                ],
                 |r| r.get::<_, String>(0),
             )
             .map_err(io)?;

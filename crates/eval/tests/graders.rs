@@ -167,3 +167,12 @@ fn judge_verdicts() {
             && p.contains("YES or NO")
     );
 }
+
+#[test]
+fn number_extraction_edge_cases() {
+    assert_eq!(grader::extract_number("1e3"), Some(1000.0));
+    assert_eq!(grader::extract_number("12,345,678"), Some(12_345_678.0));
+    assert_eq!(grader::extract_number("x = 3, y = 4"), Some(4.0));
+    assert_eq!(grader::extract_number("-.5"), Some(-0.5));
+    assert_eq!(grader::extract_number("none"), None);
+}
