@@ -16,6 +16,7 @@
 mod args;
 mod auto;
 pub mod packages;
+mod resources;
 mod schema;
 pub mod scripted;
 mod server;

@@ -16,8 +16,13 @@ use alc_engine::{Engine, ListFilter, PackageRoots};
 use alc_pkg::PkgEnv;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelledNotificationParam,
-    Implementation, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ProgressToken, ProtocolVersion, RequestId, ServerCapabilities, ServerConfig,
+    CompleteRequestParams, CompleteResult, CompletionInfo, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ProgressToken, Prompt, PromptArgument, PromptMessage,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Reference, RequestId, ResourceContents, ResourceTemplate, Role, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler, ServiceExt};
@@ -30,6 +35,7 @@ use tokio::sync::watch;
 use crate::args::{preview, Args, ToolError, ToolResult};
 use crate::auto::{self, AnswererKind, Listener, SessionAnswerer};
 use crate::packages;
+use crate::resources::{self, ResourceUri};
 use crate::schema;
 use crate::scripted::ScriptedAnswerer;
 use crate::transcripts::{self, Transcripts};
@@ -47,7 +53,10 @@ Send the answers with alc_continue {session_id, round, query_id, response} or {s
 A query with `kind: \"human\"` is a question for the user: ask the user and pass their reply (or `ask_status`), never answer it yourself. \
 Repeat until the status is `completed`, `error` or `cancelled`. \
 alc_continue with only session_id re-fetches the current payload. \
-Use alc_status and alc_sessions to inspect sessions and alc_cancel to stop one.";
+Use alc_status and alc_sessions to inspect sessions and alc_cancel to stop one. \
+With answerer `provider` (or inline `script` rules) the server answers LLM queries itself and the call returns at the end; \
+alc_continue {session_id, answerer: \"provider\"} hands a paused session over. \
+Packages: alc_pkg_list, alc_pkg_install, alc_init; transcripts: alc_log_view, alc_stats, alc_note.";
 
 /// Server settings not taken from the environment.
 #[derive(Clone, Debug)]
@@ -1645,6 +1654,19 @@ impl AlcServer {
         entry
     }
 
+    /// The resolved `init.lua` of a package (any source of the chain).
+    fn package_source(&self, name: &str) -> Option<String> {
+        let env = self.pkg_env();
+        let b = alc_pkg::Resolver::new(env.clone()).locate(name)?;
+        match b.dir {
+            Some(dir) => std::fs::read_to_string(dir.join("init.lua")).ok(),
+            None => env
+                .bundled
+                .file(name, "init.lua")
+                .map(|b| String::from_utf8_lossy(b).into_owned()),
+        }
+    }
+
     fn alc_info(&self) -> ToolResult {
         let (env_home, env_source) = home_dir();
         let home = self.pkg_env().home.clone();
@@ -1757,9 +1779,21 @@ fn legacy_structured(ctx: &RequestContext<RoleServer>) -> bool {
 
 impl ServerHandler for AlcServer {
     fn get_info(&self) -> ServerConfig {
-        let mut caps = ServerCapabilities::builder().enable_tools().build();
+        let mut caps = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_prompts()
+            .enable_completions()
+            .build();
         if let Some(tools) = caps.tools.as_mut() {
             tools.list_changed = Some(false);
+        }
+        if let Some(r) = caps.resources.as_mut() {
+            r.subscribe = Some(false);
+            r.list_changed = Some(false);
+        }
+        if let Some(p) = caps.prompts.as_mut() {
+            p.list_changed = Some(false);
         }
         let mut info = ServerConfig::new(caps)
             .with_server_info(Implementation::new("algocline", VERSION))
@@ -1804,6 +1838,154 @@ impl ServerHandler for AlcServer {
             out.structured_content = None;
         }
         Ok(out.into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult::with_all_items(Vec::new()))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let templates = resources::TEMPLATES
+            .iter()
+            .map(|(uri, name, mime, desc)| {
+                ResourceTemplate::new(*uri, *name)
+                    .with_mime_type(*mime)
+                    .with_description(*desc)
+            })
+            .collect();
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let uri = request.uri.clone();
+        let parsed = resources::parse(&uri).map_err(|m| McpError::invalid_params(m, None))?;
+        let missing = || McpError::resource_not_found(format!("resource not found: {uri}"), None);
+        let (text, mime) = match parsed.ok_or_else(missing)? {
+            ResourceUri::PackageSource(name) => (
+                self.package_source(&name).ok_or_else(missing)?,
+                "text/x-lua",
+            ),
+            ResourceUri::PackageMeta(name) => {
+                let src = self.package_source(&name).ok_or_else(missing)?;
+                let meta = alc_pkg::meta::extract_meta(&src).unwrap_or_default();
+                (Value::Object(meta).to_string(), "application/json")
+            }
+            ResourceUri::Logs(id, max_chars) => {
+                self.sync_transcript(&id);
+                let t = self
+                    .transcripts()
+                    .map_err(|e| McpError::internal_error(e.message, None))?;
+                let d = t
+                    .detail(id.as_str(), max_chars)
+                    .map_err(|e| McpError::internal_error(e.message, None))?
+                    .ok_or_else(missing)?;
+                (d.to_string(), "application/json")
+            }
+            ResourceUri::Session(id) => {
+                let snap = self
+                    .engine()
+                    .state(&id, &SnapshotOptions::default())
+                    .map_err(|_| missing())?;
+                let full = parse_pending_filter(Some(json!("full"))).ok().flatten();
+                let entry = self.relabel(status_entry(&snap, full.as_ref()), &snap);
+                (entry.to_string(), "application/json")
+            }
+        };
+        Ok(
+            ReadResourceResult::new(vec![ResourceContents::text(text, uri).with_mime_type(mime)])
+                .into(),
+        )
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let prefix = request.argument.value.as_str();
+        let mut values: Vec<String> = match (&request.r#ref, request.argument.name.as_str()) {
+            (Reference::Resource(r), "name") if r.uri.starts_with("alc://packages/") => {
+                packages::resolvable_names(self.pkg_env())
+                    .into_iter()
+                    .filter(|n| n.starts_with(prefix))
+                    .collect()
+            }
+            (Reference::Resource(_), "session_id") => self
+                .engine()
+                .list(&ListFilter {
+                    limit: usize::MAX,
+                    ..ListFilter::default()
+                })
+                .into_iter()
+                .map(|s| s.session_id.to_string())
+                .filter(|id| id.starts_with(prefix))
+                .collect(),
+            _ => Vec::new(),
+        };
+        values.sort();
+        let total = values.len();
+        values.truncate(CompletionInfo::MAX_VALUES);
+        let info = CompletionInfo::with_pagination(
+            values,
+            Some(total as u32),
+            total > CompletionInfo::MAX_VALUES,
+        )
+        .map_err(|m| McpError::internal_error(m, None))?;
+        Ok(CompleteResult::new(info))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(vec![Prompt::new(
+            "advice",
+            Some("Pick a suitable strategy with alc_pkg_list, run it with alc_advice, answer its pauses with alc_continue and summarise."),
+            Some(vec![PromptArgument::new("task")
+                .with_description("The task to solve.")
+                .with_required(true)]),
+        )]))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        if request.name != "advice" {
+            return Err(McpError::invalid_params(
+                format!("unknown prompt: {}", request.name),
+                None,
+            ));
+        }
+        let task = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("task"))
+            .and_then(Value::as_str)
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| {
+                McpError::invalid_params("prompt `advice` needs the argument `task`", None)
+            })?;
+        let mut r = GetPromptResult::new(vec![PromptMessage::new_text(
+            Role::User,
+            resources::advice_prompt(task),
+        )]);
+        r.description = Some("Solve a task with an algocline strategy".into());
+        Ok(r.into())
     }
 
     async fn on_cancelled(

@@ -3,7 +3,8 @@
 //! applies, and the queries behind `alc_log_view`, `alc_stats` and `alc_note`.
 //!
 //! Tables live in their own namespace (`transcript_*`) next to whatever else the
-//! database holds; `transcript_meta` carries this component's schema version.
+//! database holds (the store's journal); the shared `schema_version` table carries this
+//! component's version under `component = 'transcripts'`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,11 +20,14 @@ use crate::wire;
 /// Schema version of the `transcript_*` tables.
 pub const SCHEMA_VERSION: i64 = 1;
 
+/// Row of the shared `schema_version` table.
+pub const COMPONENT: &str = "transcripts";
+
 /// Per-session cap on stored log lines (§9.1).
 pub const MAX_LOGS: u64 = 10_000;
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS transcript_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS transcript_sessions (
   session_id TEXT PRIMARY KEY,
   kind TEXT NOT NULL,
@@ -118,35 +122,48 @@ impl Transcripts {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| e.to_string())?;
         let _ = conn.pragma_update(None, "journal_mode", "WAL");
-        conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
-        let existing: Option<String> = conn
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| e.to_string())?;
+        let has_table: bool = tx
             .query_row(
-                "SELECT value FROM transcript_meta WHERE key = 'schema_version'",
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
                 [],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(|e| e.to_string())?
+            .is_some();
+        let existing: Option<i64> = if has_table {
+            tx.query_row(
+                "SELECT version FROM schema_version WHERE component = ?1",
+                [COMPONENT],
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| e.to_string())?;
-        match existing {
-            None => {
-                conn.execute(
-                    "INSERT INTO transcript_meta (key, value) VALUES ('schema_version', ?1)",
-                    params![SCHEMA_VERSION.to_string()],
-                )
-                .map_err(|e| e.to_string())?;
-            }
-            Some(v) if v.parse::<i64>().ok() > Some(SCHEMA_VERSION) => {
-                return Err(format!(
-                    "{}: transcript schema version {v} is newer than this binary's ({SCHEMA_VERSION})",
-                    path.display()
-                ));
-            }
-            Some(_) => {}
+            .map_err(|e| e.to_string())?
+        } else {
+            None
+        };
+        if let Some(v) = existing.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(format!(
+                "{}: transcript schema version {v} is newer than this binary's ({SCHEMA_VERSION})",
+                path.display()
+            ));
         }
+        tx.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+        if existing.is_none() {
+            tx.execute(
+                "INSERT OR IGNORE INTO schema_version (component, version) VALUES (?1, ?2)",
+                params![COMPONENT, SCHEMA_VERSION],
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        tx.commit().map_err(|e| e.to_string())?;
         Ok(Transcripts {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -651,6 +668,15 @@ mod tests {
         drop(t);
         let t = Transcripts::open(&path).unwrap();
         assert!(t.has_session("s-1").unwrap());
+        let v: i64 = t
+            .conn()
+            .query_row(
+                "SELECT version FROM schema_version WHERE component = 'transcripts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }
