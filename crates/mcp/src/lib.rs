@@ -84,11 +84,32 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
         },
     };
     options.pkg_env = Some(pkg_env.clone());
+    // Sessions are journaled in `<home>/alc.db`, so a paused session survives a
+    // restart of the server; `alc.state` shares the database (exactly-once writes).
+    let db_path = pkg_env.home.join("alc.db");
+    if let Err(e) = std::fs::create_dir_all(&pkg_env.home) {
+        eprintln!("error: cannot create {}: {e}", pkg_env.home.display());
+        return 7;
+    }
+    let journal = match alc_store::SqliteJournal::open(&db_path, options.engine_config.durability)
+    {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 7;
+        }
+    };
     let services = HostServices {
         modules: Arc::new(packages::ChainModules::new(pkg_env)),
+        state: Arc::new(journal.state_store()),
+        state_shares_journal: true,
         ..HostServices::default()
     };
-    let engine = match Engine::start_blocking(options.engine_config.clone(), services) {
+    let engine = match Engine::start_with_journal(
+        options.engine_config.clone(),
+        Arc::new(journal),
+        services,
+    ) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: cannot start the engine: {e}");

@@ -1,0 +1,71 @@
+"""A paused session survives a killed server: a new server continues it from the journal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+from contextlib import asynccontextmanager
+
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from conftest import alc_bin, ok
+
+pytestmark = pytest.mark.anyio
+
+SCRIPT = """
+local a = alc.llm("first?")
+local t = os.time()
+local b = alc.llm("second after " .. a)
+local c = alc.llm("third after " .. b)
+return {a = a, b = b, c = c, t = t}
+"""
+
+
+@asynccontextmanager
+async def server(home: str, pidfile: str):
+    """`alc serve` started through a shell that records its pid (to SIGKILL it)."""
+    params = StdioServerParameters(
+        command="sh",
+        args=["-c", f'echo $$ > "{pidfile}"; exec "{alc_bin()}" serve'],
+        env={"ALC_HOME": home, "PATH": os.environ.get("PATH", "")},
+    )
+    with open(os.path.join(home, "stderr.log"), "a") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+
+
+async def test_paused_session_survives_sigkill_of_the_server():
+    with tempfile.TemporaryDirectory(prefix="alc-durable-") as home:
+        pidfile = os.path.join(home, "pid")
+        session_id = None
+        try:
+            async with server(home, pidfile) as s:
+                first = await ok(s, "alc_run", {"code": SCRIPT})
+                assert first["status"] == "needs_response" and first["round"] == 1
+                session_id = first["session_id"]
+                second = await ok(s, "alc_continue", {"session_id": session_id, "response": "A", "round": 1})
+                assert second["status"] == "needs_response" and second["round"] == 2
+                assert second["prompt"] == "second after A"
+                pid = int(open(pidfile).read().strip())
+                os.kill(pid, signal.SIGKILL)
+        except BaseException:
+            # The client notices the dead server when its context closes; that is the point.
+            pass
+        assert session_id is not None
+
+        async with server(home, pidfile) as s:
+            # The same round-2 pause is shown again by a re-fetch, then answered.
+            again = await ok(s, "alc_continue", {"session_id": session_id})
+            assert again["status"] == "needs_response", again
+            assert again["round"] == 2 and again["prompt"] == "second after A"
+            third = await ok(s, "alc_continue", {"session_id": session_id, "response": "B", "round": 2})
+            assert third["status"] == "needs_response" and third["prompt"] == "third after B"
+            done = await ok(s, "alc_continue", {"session_id": session_id, "response": "C", "round": 3})
+            assert done["status"] == "completed", done
+            assert done["result"]["a"] == "A" and done["result"]["b"] == "B" and done["result"]["c"] == "C"
+            assert isinstance(done["result"]["t"], int)
