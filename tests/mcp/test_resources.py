@@ -69,3 +69,13 @@ async def test_completion_by_prefix():
         sref = ResourceTemplateReference(type="ref/resource", uri="alc://sessions/{session_id}")
         r = await s.complete(sref, {"name": "session_id", "value": p["session_id"][:10]})
         assert p["session_id"] in r.completion.values
+
+
+async def test_types_resource_lists_and_reads_the_alc_definitions():
+    async with connect() as s:
+        listed = {str(r.uri): r for r in (await s.list_resources()).resources}
+        assert "alc://types/alc.d.lua" in listed
+        assert listed["alc://types/alc.d.lua"].mime_type == "text/x-lua"
+        body = (await s.read_resource("alc://types/alc.d.lua")).contents[0]
+        assert body.text.startswith("---@meta")
+        assert "function alc.llm(" in body.text

@@ -13,7 +13,12 @@ pub enum ResourceUri {
     Logs(SessionId, u64),
     /// `alc://sessions/{session_id}`.
     Session(SessionId),
+    /// `alc://types/alc.d.lua`: the LuaCATS definitions of the `alc` API.
+    Types,
 }
+
+/// The fixed resource with the type definitions of the `alc` API.
+pub const TYPES_URI: &str = "alc://types/alc.d.lua";
 
 /// Default and cap of `max_chars` for `alc://logs/{id}`.
 pub const LOGS_DEFAULT_CHARS: u64 = 20_000;
@@ -92,6 +97,7 @@ pub fn parse(uri: &str) -> Result<Option<ResourceUri>, String> {
         ["packages", n, "meta"] => Some(ResourceUri::PackageMeta(name(n)?)),
         ["logs", id] => Some(ResourceUri::Logs(session(id)?, max_chars)),
         ["sessions", id] => Some(ResourceUri::Session(session(id)?)),
+        ["types", "alc.d.lua"] => Some(ResourceUri::Types),
         _ => None,
     })
 }

@@ -1845,7 +1845,10 @@ impl ServerHandler for AlcServer {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        Ok(ListResourcesResult::with_all_items(Vec::new()))
+        let types = rmcp::model::Resource::new(resources::TYPES_URI, "alc API types")
+            .with_mime_type("text/x-lua")
+            .with_description("LuaCATS definitions of the alc.* API for lua-language-server.");
+        Ok(ListResourcesResult::with_all_items(vec![types]))
     }
 
     async fn list_resource_templates(
@@ -1873,6 +1876,7 @@ impl ServerHandler for AlcServer {
         let parsed = resources::parse(&uri).map_err(|m| McpError::invalid_params(m, None))?;
         let missing = || McpError::resource_not_found(format!("resource not found: {uri}"), None);
         let (text, mime) = match parsed.ok_or_else(missing)? {
+            ResourceUri::Types => (alc_pkg::TYPES_STUB.to_string(), "text/x-lua"),
             ResourceUri::PackageSource(name) => (
                 self.package_source(&name).ok_or_else(missing)?,
                 "text/x-lua",
