@@ -46,6 +46,14 @@ function alc.ask(question, opts)
   return value, status
 end
 
+function alc.fork(strategies, ctx, opts)
+  local token, err = host.request_fork(strategies, ctx, opts, can_host_yield())
+  if token == nil then raw_error(err, 0) end
+  local results, failure = host_yield(token)
+  if failure ~= nil then raw_error(failure, 0) end
+  return results
+end
+
 function alc.log(level, msg)
   host.alc_log(level, msg)
 end

@@ -259,6 +259,7 @@ impl Engine {
             limits: BridgeLimits {
                 max_request_bytes: config.max_request_bytes,
                 max_batch: config.max_batch,
+                max_fork_children: config.max_fork_children,
             },
             max_result_bytes: config.max_result_bytes,
             gc_park_growth_bytes: config.gc_park_growth_bytes as usize,
@@ -1313,6 +1314,7 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
             queries: crate::vm::pending_queries(req),
             report,
         },
+        StepEnd::ForkPause(queries) => StepOutcome::Paused { queries, report },
         StepEnd::Preempted => StepOutcome::Preempted { report },
         StepEnd::Finished(value) => StepOutcome::Finished { value, report },
         StepEnd::Failed {
@@ -1459,12 +1461,6 @@ fn step_vm(
             if let Some(m) = spec.limits.memory_bytes {
                 settings.memory_limit = m as usize;
             }
-            let budget = BudgetView {
-                limits: cell.state.lock().core.budget.clone(),
-                calls_used,
-                tokens_used,
-                created_at,
-            };
             // A session with records beyond `spawned` replays them (engine.md §7.6).
             let records = if *cell.log.last_seq.lock() > 1 {
                 match inner.journal.read(&cell.id, 1) {
@@ -1479,6 +1475,15 @@ fn step_vm(
                 }
             } else {
                 Vec::new()
+            };
+            // Replay starts from an empty VM-local view of budget usage and re-counts
+            // the recorded queries (§7.6); a fresh VM starts from the session's metrics.
+            let replaying = records.iter().any(|r| r.body.is_input() && r.seq > 1);
+            let budget = BudgetView {
+                limits: cell.state.lock().core.budget.clone(),
+                calls_used: if replaying { 0 } else { calls_used },
+                tokens_used: if replaying { 0 } else { tokens_used },
+                created_at,
             };
             let built = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 VmSet::build(VmInit {

@@ -26,6 +26,8 @@ pub struct BridgeLimits {
     pub max_request_bytes: usize,
     /// Most queries in one pause.
     pub max_batch: usize,
+    /// Most children of one `alc.fork`.
+    pub max_fork_children: usize,
 }
 
 /// A request a validator prepared and the next host-yield will hand to the engine.
@@ -40,6 +42,15 @@ pub enum HostRequest {
     },
     /// `alc.ask`.
     Ask(HumanQuestion),
+    /// `alc.fork`: handled inside the worker's step, never shown to answerers (engine.md §8.2).
+    Fork {
+        /// Child strategies (package names), in input order.
+        strategies: Vec<String>,
+        /// The JSON copy of `ctx` each child receives.
+        ctx: serde_json::Value,
+        /// `opts.on_error == "abort"`.
+        abort: bool,
+    },
 }
 
 /// The session's budget as one step sees it (engine.md §6.1).
@@ -127,6 +138,13 @@ pub struct VmHost {
     pub module_changed: Option<DivergenceReport>,
     /// The state store shares the journal's database: writes commit with their record.
     pub state_atomic: bool,
+    /// Journal producer id: 0 = main VM, i+1 = fork child i.
+    pub vm: u32,
+    /// Fork child index (None for the main VM).
+    pub child: Option<usize>,
+    /// Annotations are suppressed because the session is still replaying (fork children
+    /// follow the main VM's replay of the pauses).
+    pub quiet: bool,
 }
 
 impl VmHost {
@@ -173,13 +191,17 @@ impl VmHost {
             state_ns: "default".into(),
             module_changed: None,
             state_atomic: false,
+            vm: 0,
+            child: None,
+            quiet: false,
         }
     }
 
     /// Buffers an input record produced live.
     pub fn record(&mut self, body: RecordBody) {
         let at = self.clock.now_ms();
-        self.buffer.records.push(PendingRecord { vm: 0, at, body });
+        let vm = self.vm;
+        self.buffer.records.push(PendingRecord { vm, at, body });
     }
 
     /// Whether the VM is still replaying recorded inputs.
@@ -187,8 +209,14 @@ impl VmHost {
         self.replay.active()
     }
 
+    /// Whether annotations (logs, progress, custom metrics) are suppressed (replay).
+    pub fn silent(&self) -> bool {
+        self.replay.active() || self.quiet
+    }
+
     /// Records a divergence, makes the step abort (uncatchably) and returns the Lua error.
-    pub fn diverge(&mut self, report: DivergenceReport) -> mlua::Error {
+    pub fn diverge(&mut self, mut report: DivergenceReport) -> mlua::Error {
+        report.vm = self.vm;
         let msg = format!(
             "replay_divergence: expected {} (seq {}), got {}",
             report.expected, report.seq, report.actual
@@ -230,6 +258,36 @@ impl VmHost {
             None,
             String::new(),
         )))
+    }
+
+    /// The `fork` record of an accepted `alc.fork`: checked against the journal in replay.
+    pub fn fork_record(&mut self, strategies: &[String], ctx_digest: &str) -> mlua::Result<()> {
+        let rec = self.replay_take("fork", |b| matches!(b, RecordBody::Fork { .. }))?;
+        if let Some(rec) = rec {
+            if let RecordBody::Fork {
+                strategies: s,
+                ctx_digest: d,
+            } = &rec.body
+            {
+                if s != strategies || d != ctx_digest {
+                    let d = d.clone();
+                    return Err(self.diverge(durable::report(
+                        rec.seq,
+                        format!("fork {}", s.join(",")),
+                        format!("fork {} with this ctx", strategies.join(",")),
+                        Some(d),
+                        Some(ctx_digest.to_string()),
+                        String::new(),
+                    )));
+                }
+            }
+            return Ok(());
+        }
+        self.record(RecordBody::Fork {
+            strategies: strategies.to_vec(),
+            ctx_digest: ctx_digest.to_string(),
+        });
+        Ok(())
     }
 
     /// A journaled clock read: the recorded value in replay, else the live one (recorded).
@@ -414,7 +472,7 @@ impl VmHost {
             let value = f(self);
             let mut recs = std::mem::take(&mut records);
             recs.push(PendingRecord {
-                vm: 0,
+                vm: self.vm,
                 at: self.clock.now_ms(),
                 body: RecordBody::Effect {
                     service: service.to_string(),
@@ -473,7 +531,7 @@ impl VmHost {
 
     fn log(&mut self, level: &str, source: &str, message: &str) {
         const MAX: usize = 4096;
-        if self.replaying() {
+        if self.silent() {
             // Replay emits no annotations (engine.md §7.6).
             return;
         }
@@ -485,10 +543,14 @@ impl VmHost {
             }
             message.truncate(cut);
         }
+        let source = match self.child {
+            Some(i) => format!("fork[{i}].{source}"),
+            None => source.to_string(),
+        };
         self.buffer.logs.push(LogEntry {
             ts: self.clock.now_ms(),
             level: level.to_string(),
-            source: source.to_string(),
+            source,
             message,
         });
     }
@@ -945,6 +1007,73 @@ fn request_ask(
     })
 }
 
+fn request_fork(
+    lua: &Lua,
+    (strategies, ctx, opts, yieldable): (Value, Value, Value, bool),
+) -> mlua::Result<Reply> {
+    const F: &str = "alc.fork";
+    let Value::Table(list) = strategies else {
+        return fail(format!("{F}: strategies must be a non-empty array"));
+    };
+    let n = list.raw_len();
+    if n == 0 {
+        return fail(format!("{F}: strategies must be a non-empty array"));
+    }
+    let mut names = Vec::with_capacity(n);
+    for i in 1..=n {
+        match list.raw_get::<Value>(i)? {
+            Value::String(s) => {
+                let name = s.to_string_lossy();
+                if !crate::services::valid_package_name(&name) {
+                    return fail(format!("{F}: invalid strategy name '{name}'"));
+                }
+                names.push(name);
+            }
+            other => {
+                let shown = coerce_string(&other).unwrap_or_else(|| lua_type_name(&other).into());
+                return fail(format!("{F}: invalid strategy name '{shown}'"));
+            }
+        }
+    }
+    let max = with_host(lua, |h| h.limits.max_fork_children);
+    if names.len() > max {
+        return fail(format!(
+            "{F}: at most {max} strategies (got {})",
+            names.len()
+        ));
+    }
+    if !matches!(ctx, Value::Table(_)) {
+        return fail(format!("{F}: ctx must be a table"));
+    }
+    let ctx = match crate::json::to_json(lua, &ctx) {
+        Ok(v) => v,
+        Err(e) => return fail(format!("{F}: ctx: {e}")),
+    };
+    let abort = match &opts {
+        Value::Table(t) => matches!(
+            t.raw_get::<Value>("on_error")?,
+            Value::String(s) if s.as_bytes() == b"abort"
+        ),
+        _ => false,
+    };
+    if !yieldable {
+        return fail(format!(
+            "not_yieldable: alc.fork cannot pause here ({NOT_YIELDABLE_HINT})"
+        ));
+    }
+    with_host(lua, |host| {
+        if host.child.is_some() {
+            return fail(format!("{F}: nested fork is not supported"));
+        }
+        let token = host.stash(HostRequest::Fork {
+            strategies: names,
+            ctx,
+            abort,
+        });
+        Ok((Value::Integer(token as i64), None))
+    })
+}
+
 /// Checks the flat object schema accepted by `alc.ask` (lua-api.md §2.1).
 fn check_flat_schema(v: &serde_json::Value) -> Result<(), String> {
     let obj = v.as_object().ok_or("schema must be a table")?;
@@ -1153,6 +1282,7 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
     t.raw_set("request_llm", lua.create_function(request_llm)?)?;
     t.raw_set("request_batch", lua.create_function(request_batch)?)?;
     t.raw_set("request_ask", lua.create_function(request_ask)?)?;
+    t.raw_set("request_fork", lua.create_function(request_fork)?)?;
     t.raw_set(
         "budget_remaining",
         lua.create_function(|lua, ()| {
@@ -1201,7 +1331,7 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
             };
             let message = coerce_string(&msg).unwrap_or_default();
             with_host(lua, |h| {
-                if h.replaying() {
+                if h.silent() {
                     return;
                 }
                 h.buffer.progress = Some(Progress {
@@ -1241,7 +1371,7 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
                     ));
                 }
                 h.custom_all = all;
-                if !h.replaying() {
+                if !h.silent() {
                     h.buffer.custom.insert(key, value);
                 }
                 Ok(None)

@@ -87,7 +87,13 @@ fn number_arg(op: &str, v: &Value, pos: usize, what: &str, default: i64) -> Resu
 /// Runs one operation; `Ok(json)` is the journaled result (`{"ok": …}` or `{"err": msg}`).
 fn run(lua: &Lua, op: &str, a: &Value, b: &Value, c: &Value) -> Result<(J, String), String> {
     let ns = with_host(lua, |h| h.state_ns.clone());
-    validate_namespace(&ns).map_err(|e| format!("alc.state: {e}"))?;
+    let forked = with_host(lua, |h| h.child.is_some());
+    if forked {
+        alc_store::validate_store_namespace(&ns)
+    } else {
+        validate_namespace(&ns)
+    }
+    .map_err(|e| format!("alc.state: {e}"))?;
     // Validated arguments, the journaled args, whether it writes, and the live action.
     type Live = Box<dyn FnOnce(&dyn StateStore, &str) -> J>;
     let (args, writes, live): (J, bool, Live) = match op {

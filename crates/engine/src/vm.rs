@@ -72,6 +72,47 @@ pub enum StepEnd {
     Diverged(Box<DivergenceReport>),
     /// A journal write during the step failed.
     JournalFailed(String),
+    /// Fork children are waiting: one pause of their queries (engine.md §8.2 step 4).
+    ForkPause(Vec<PendingQuery>),
+}
+
+/// What a VM needs to build fork children like itself (main VM only).
+struct ForkKit {
+    services: HostServices,
+    spec: SessionSpec,
+    settings: VmSettings,
+    abort: Arc<AtomicU8>,
+    log: Option<Arc<crate::durable::SessionLog>>,
+    /// Recorded inputs of fork children (`vm > 0`), for their replay cursors.
+    child_records: Vec<JournalRecord>,
+}
+
+/// Where one fork child stands.
+enum ChildState {
+    /// To be stepped (not started, preempted, or holding its answers).
+    Runnable,
+    /// Blocked on these queries.
+    Waiting(Vec<PendingQuery>),
+    /// Finished (JSON result) or failed (message).
+    Done(Result<serde_json::Value, String>),
+}
+
+struct ForkChild {
+    strategy: String,
+    vm: Option<VmSet>,
+    state: ChildState,
+    /// Queries issued so far (the next query's `seq`).
+    seq: usize,
+    answers: Option<Vec<Answer>>,
+}
+
+/// A running `alc.fork` (engine.md §8.2).
+struct ForkRun {
+    abort_on_error: bool,
+    children: Vec<ForkChild>,
+    /// Session-wide budget usage shared by the children.
+    calls_used: u64,
+    tokens_used: u64,
 }
 
 /// A session's VM and root coroutine.
@@ -82,6 +123,9 @@ pub struct VmSet {
     awaiting: Option<HostRequest>,
     settings: VmSettings,
     gc_baseline: Option<usize>,
+    kit: Option<Box<ForkKit>>,
+    fork: Option<Box<ForkRun>>,
+    fork_result: Option<Result<serde_json::Value, String>>,
 }
 
 /// A VM that could not be built (syntax error, invalid ctx, engine fault).
@@ -249,6 +293,14 @@ impl VmSet {
         };
         lua.set_memory_limit(init.settings.memory_limit)
             .map_err(BuildFailure::engine)?;
+        let kit = ForkKit {
+            services: init.services.clone(),
+            spec: init.spec.clone(),
+            settings: init.settings.clone(),
+            abort: host::with_host(&lua, |h| h.abort.clone()),
+            log: init.log.clone(),
+            child_records: init.replay.iter().filter(|r| r.vm > 0).cloned().collect(),
+        };
         Ok(VmSet {
             lua,
             main,
@@ -256,12 +308,22 @@ impl VmSet {
             awaiting: None,
             settings: init.settings,
             gc_baseline: None,
+            kit: Some(Box::new(kit)),
+            fork: None,
+            fork_result: None,
         })
     }
 
-    /// Bytes used by the VM's heap.
+    /// Bytes used by the VM's heap (fork children included).
     pub fn used_memory(&self) -> usize {
-        self.lua.used_memory()
+        let children: usize = self.fork.as_ref().map_or(0, |f| {
+            f.children
+                .iter()
+                .filter_map(|c| c.vm.as_ref())
+                .map(|v| v.used_memory())
+                .sum()
+        });
+        self.lua.used_memory() + children
     }
 
     /// Prepares the budget view and CPU accounting of the next step. While replaying, the
@@ -273,7 +335,7 @@ impl VmSet {
         cpu_ms_before: u64,
         round: u64,
     ) {
-        host::with_host(&self.lua, |h| {
+        let live = host::with_host(&self.lua, |h| {
             if !h.replaying() {
                 h.round = round;
                 h.budget.calls_used = calls_used;
@@ -281,7 +343,14 @@ impl VmSet {
             }
             h.cpu_ms_before = cpu_ms_before;
             h.step_started = h.clock.monotonic();
+            !h.replaying()
         });
+        if let Some(f) = self.fork.as_mut() {
+            if live {
+                f.calls_used = calls_used;
+                f.tokens_used = tokens_used;
+            }
+        }
     }
 
     /// Takes what the step logged, its progress and custom metrics.
@@ -293,7 +362,26 @@ impl VmSet {
     pub fn step(&mut self, answers: Option<Vec<Answer>>, ctl: &StepControl<'_>) -> StepEnd {
         let mut answers = answers;
         loop {
-            let end = self.step_once(answers.take(), ctl);
+            let end = if self.fork.is_some() {
+                match self.fork_step(answers.take(), ctl) {
+                    Some(end) => end,
+                    // The fork is over: resume the main coroutine with its result.
+                    None => continue,
+                }
+            } else {
+                self.step_once(answers.take(), ctl)
+            };
+            let end = match end {
+                StepEnd::Request(HostRequest::Fork {
+                    strategies,
+                    ctx,
+                    abort,
+                }) => match self.start_fork(strategies, ctx, abort) {
+                    None => continue,
+                    Some(end) => return end,
+                },
+                other => other,
+            };
             let (divergence, journal_error) = host::with_host(&self.lua, |h| {
                 (h.buffer.divergence.take(), h.buffer.journal_error.take())
             });
@@ -317,7 +405,11 @@ impl VmSet {
                 return end;
             }
             match end {
-                StepEnd::Request(req) => match self.replay_pause(&req) {
+                StepEnd::Request(req) => match self.replay_pause(&pending_queries(req)) {
+                    Ok(recorded) => answers = Some(recorded),
+                    Err(report) => return self.diverged(*report),
+                },
+                StepEnd::ForkPause(queries) => match self.replay_pause(&queries) {
                     Ok(recorded) => answers = Some(recorded),
                     Err(report) => return self.diverged(*report),
                 },
@@ -343,6 +435,296 @@ impl VmSet {
         }
     }
 
+    /// Accepts an `alc.fork` request: the `fork` record, then one child VM per strategy.
+    /// `Some` is how the step ends when that fails (divergence, engine fault).
+    fn start_fork(
+        &mut self,
+        strategies: Vec<String>,
+        ctx: serde_json::Value,
+        abort: bool,
+    ) -> Option<StepEnd> {
+        let Some(kit) = self.kit.as_ref() else {
+            return Some(engine_failure("alc.fork outside a session VM"));
+        };
+        let ctx_digest = alc_core::digest_bytes(crate::json::canonical_string(&ctx).as_bytes());
+        let read = host::with_host(&self.lua, |h| h.fork_record(&strategies, &ctx_digest));
+        if read.is_err() {
+            let d = host::with_host(&self.lua, |h| h.buffer.divergence.take());
+            return Some(match d {
+                Some(d) => self.diverged(d),
+                None => engine_failure("fork record"),
+            });
+        }
+        let (session_id, env, limits, calls_used, tokens_used, created_at, round, seeds) =
+            host::with_host(&self.lua, |h| {
+                let seeds: Vec<u64> = strategies.iter().map(|_| h.next_seed()).collect();
+                (
+                    h.session_id.clone(),
+                    h.env.clone(),
+                    h.budget.limits.clone(),
+                    h.budget.calls_used,
+                    h.budget.tokens_used,
+                    h.budget.created_at,
+                    h.round,
+                    seeds,
+                )
+            });
+        let mut children = Vec::with_capacity(strategies.len());
+        for (i, name) in strategies.iter().enumerate() {
+            let mut spec = kit.spec.clone();
+            spec.program = Program::Package {
+                name: name.clone(),
+                entry: "run".into(),
+            };
+            spec.ctx = ctx.clone();
+            spec.env = env.clone();
+            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                VmSet::build(VmInit {
+                    session_id: session_id.clone(),
+                    spec: &spec,
+                    services: &kit.services,
+                    abort: kit.abort.clone(),
+                    budget: BudgetView {
+                        limits: limits.clone(),
+                        calls_used,
+                        tokens_used,
+                        created_at,
+                    },
+                    seed: seeds[i],
+                    settings: kit.settings.clone(),
+                    log: kit.log.clone(),
+                    replay: &[],
+                })
+            }));
+            let (vm, state) = match built {
+                Ok(Ok(mut vm)) => {
+                    vm.kit = None;
+                    host::with_host(&vm.lua, |h| {
+                        h.vm = i as u32 + 1;
+                        h.child = Some(i);
+                        h.state_ns = format!("{}/fork-{i}", session_id.as_str());
+                        h.round = round;
+                        h.replay = crate::durable::Replay::new(&kit.child_records, i as u32 + 1);
+                    });
+                    (Some(vm), ChildState::Runnable)
+                }
+                Ok(Err(f)) => (None, ChildState::Done(Err(f.message))),
+                Err(_) => (
+                    None,
+                    ChildState::Done(Err("engine: panic while building the VM".into())),
+                ),
+            };
+            children.push(ForkChild {
+                strategy: name.clone(),
+                vm,
+                state,
+                seq: 0,
+                answers: None,
+            });
+        }
+        self.fork = Some(Box::new(ForkRun {
+            abort_on_error: abort,
+            children,
+            calls_used,
+            tokens_used,
+        }));
+        None
+    }
+
+    /// Gathers the fork's children (engine.md §8.2 steps 3–6). `None` when the fork is over
+    /// and the main coroutine is to be resumed with `fork_result`.
+    fn fork_step(
+        &mut self,
+        answers: Option<Vec<Answer>>,
+        ctl: &StepControl<'_>,
+    ) -> Option<StepEnd> {
+        let (quiet, round, cpu_ms_before, step_started) = host::with_host(&self.lua, |h| {
+            (h.replaying(), h.round, h.cpu_ms_before, h.step_started)
+        });
+        let mut fork = self.fork.take()?;
+        if let Some(answers) = answers {
+            let mut it = answers.into_iter();
+            for c in fork.children.iter_mut() {
+                if let ChildState::Waiting(qs) = &c.state {
+                    let n = qs.len();
+                    c.answers = Some(it.by_ref().take(n).collect());
+                    c.state = ChildState::Runnable;
+                }
+            }
+        }
+        loop {
+            let next = fork
+                .children
+                .iter()
+                .position(|c| matches!(c.state, ChildState::Runnable));
+            let Some(i) = next else { break };
+            let (calls, tokens) = (fork.calls_used, fork.tokens_used);
+            let child = &mut fork.children[i];
+            let Some(vm) = child.vm.as_mut() else {
+                child.state = ChildState::Done(Err("engine: fork child lost its VM".into()));
+                continue;
+            };
+            host::with_host(&vm.lua, |h| {
+                h.budget.calls_used = calls;
+                h.budget.tokens_used = tokens;
+                h.round = round;
+                h.quiet = quiet;
+                h.cpu_ms_before = cpu_ms_before;
+                h.step_started = step_started;
+            });
+            let end = vm.step_child(child.answers.take(), ctl);
+            let (calls, tokens, buffer) = host::with_host(&vm.lua, |h| {
+                (
+                    h.budget.calls_used,
+                    h.budget.tokens_used,
+                    std::mem::take(&mut h.buffer),
+                )
+            });
+            fork.calls_used = calls;
+            fork.tokens_used = tokens;
+            self.merge_child_buffer(i, buffer);
+            let child = &mut fork.children[i];
+            match end {
+                StepEnd::Request(req) => {
+                    let queries = child_queries(i, &child.strategy, &mut child.seq, req);
+                    child.state = ChildState::Waiting(queries);
+                }
+                StepEnd::Finished(v) => {
+                    child.vm = None;
+                    child.state = ChildState::Done(Ok(v));
+                }
+                StepEnd::Failed { message, .. } => {
+                    child.vm = None;
+                    if fork.abort_on_error {
+                        // Drop every sibling at once (engine.md §8.2 step 6).
+                        let name = child.strategy.clone();
+                        drop(fork);
+                        self.finish_fork(Err(format!(
+                            "alc.fork: strategy '{name}' failed: {message}"
+                        )));
+                        return None;
+                    }
+                    child.state = ChildState::Done(Err(message));
+                }
+                StepEnd::ForkPause(_) => {
+                    self.fork = Some(fork);
+                    return Some(engine_failure("a fork child issued a fork pause"));
+                }
+                other => {
+                    // Preempted, aborted, diverged or a journal failure: the session's.
+                    self.fork = Some(fork);
+                    return Some(other);
+                }
+            }
+        }
+        let mut queries = Vec::new();
+        for c in &fork.children {
+            if let ChildState::Waiting(qs) = &c.state {
+                queries.extend(qs.iter().cloned());
+            }
+        }
+        if !queries.is_empty() {
+            self.fork = Some(fork);
+            return Some(StepEnd::ForkPause(queries));
+        }
+        let results: Vec<serde_json::Value> = fork
+            .children
+            .drain(..)
+            .map(|c| match c.state {
+                ChildState::Done(Ok(v)) => {
+                    let mut entry = serde_json::json!({"strategy": c.strategy, "ok": true});
+                    if !v.is_null() {
+                        entry["result"] = v;
+                    }
+                    entry
+                }
+                ChildState::Done(Err(e)) => {
+                    serde_json::json!({"strategy": c.strategy, "ok": false, "error": e})
+                }
+                _ => serde_json::json!({"strategy": c.strategy, "ok": false, "error": "engine: unfinished"}),
+            })
+            .collect();
+        let (calls, tokens) = (fork.calls_used, fork.tokens_used);
+        host::with_host(&self.lua, |h| {
+            h.budget.calls_used = calls;
+            h.budget.tokens_used = tokens;
+        });
+        self.finish_fork(Ok(serde_json::Value::Array(results)));
+        None
+    }
+
+    fn finish_fork(&mut self, result: Result<serde_json::Value, String>) {
+        self.fork = None;
+        self.fork_result = Some(result);
+    }
+
+    /// Moves a child's step output into the session's: logs (already prefixed), progress,
+    /// custom metrics as `fork[i].<key>`, input records (tagged `vm = i + 1`).
+    fn merge_child_buffer(&mut self, i: usize, b: host::StepBuffer) {
+        host::with_host(&self.lua, |h| {
+            h.buffer.logs.extend(b.logs);
+            if b.progress.is_some() {
+                h.buffer.progress = b.progress;
+            }
+            for (k, v) in b.custom {
+                let key = format!("fork[{i}].{k}");
+                h.custom_all.insert(key.clone(), v.clone());
+                h.buffer.custom.insert(key, v);
+            }
+            h.buffer.records.extend(b.records);
+            if h.buffer.divergence.is_none() {
+                h.buffer.divergence = b.divergence;
+            }
+            if h.buffer.journal_error.is_none() {
+                h.buffer.journal_error = b.journal_error;
+            }
+        });
+    }
+
+    /// One step of a fork child: no pause replay (its pauses are the main VM's records).
+    fn step_child(&mut self, answers: Option<Vec<Answer>>, ctl: &StepControl<'_>) -> StepEnd {
+        let end = self.step_once(answers, ctl);
+        let (divergence, journal_error) = host::with_host(&self.lua, |h| {
+            (h.buffer.divergence.take(), h.buffer.journal_error.take())
+        });
+        if let Some(d) = divergence {
+            return self.diverged(d);
+        }
+        if let Some(e) = journal_error {
+            return StepEnd::JournalFailed(e);
+        }
+        let replaying = host::with_host(&self.lua, |h| h.replaying());
+        if !replaying {
+            if !matches!(end, StepEnd::Preempted) {
+                if let Some(d) = host::with_host(&self.lua, |h| h.module_changed.clone()) {
+                    return StepEnd::Diverged(Box::new(d));
+                }
+            }
+            return end;
+        }
+        if let StepEnd::Finished(_) | StepEnd::Failed { .. } = &end {
+            let next = host::with_host(&self.lua, |h| h.replay.peek().cloned());
+            if let Some(next) = next {
+                let actual = match &end {
+                    StepEnd::Finished(_) => "the fork child returned".to_string(),
+                    StepEnd::Failed { message, .. } => format!("the fork child failed: {message}"),
+                    _ => String::new(),
+                };
+                let mut d = crate::durable::report(
+                    next.seq,
+                    crate::durable::describe(&next.body),
+                    actual,
+                    None,
+                    None,
+                    String::new(),
+                );
+                d.vm = next.vm;
+                return self.diverged(d);
+            }
+        }
+        end
+    }
+
     /// A divergence, noting any module whose source changed.
     fn diverged(&mut self, mut d: DivergenceReport) -> StepEnd {
         if let Some(m) = host::with_host(&self.lua, |h| h.module_changed.clone()) {
@@ -356,8 +738,11 @@ impl VmSet {
 
     /// A pause met while replaying: it must match the next `pause` record; its recorded
     /// answers (issue order) are returned to resume the VM at once.
-    fn replay_pause(&mut self, req: &HostRequest) -> Result<Vec<Answer>, Box<DivergenceReport>> {
-        let queries = pending_queries(req.clone());
+    fn replay_pause(
+        &mut self,
+        queries: &[PendingQuery],
+    ) -> Result<Vec<Answer>, Box<DivergenceReport>> {
+        let queries = queries.to_vec();
         host::with_host(&self.lua, |h| {
             let rec = h.replay.peek().cloned().expect("replaying");
             let (round, recorded) = match &rec.body {
@@ -460,7 +845,10 @@ impl VmSet {
             StepEnd::Finished(_) | StepEnd::Failed { .. } | StepEnd::Aborted => {
                 host::with_host(&self.lua, |h| h.flush_io());
             }
-            StepEnd::Preempted | StepEnd::Diverged(_) | StepEnd::JournalFailed(_) => {}
+            StepEnd::Preempted
+            | StepEnd::Diverged(_)
+            | StepEnd::JournalFailed(_)
+            | StepEnd::ForkPause(_) => {}
         }
         end
     }
@@ -515,6 +903,17 @@ impl VmSet {
                 };
                 Ok(MultiValue::from_iter([Value::Table(texts), failure]))
             }
+            HostRequest::Fork { .. } => match self.fork_result.take() {
+                Some(Ok(results)) => Ok(MultiValue::from_iter([
+                    crate::json::from_json(lua, &results)?,
+                    Value::Nil,
+                ])),
+                Some(Err(message)) => Ok(MultiValue::from_iter([
+                    Value::Nil,
+                    Value::String(lua.create_string(&message)?),
+                ])),
+                None => Ok(MultiValue::new()),
+            },
             HostRequest::Ask(q) => {
                 let a = answers.into_iter().next();
                 let Some(a) = a else {
@@ -663,6 +1062,7 @@ pub fn pending_queries(req: HostRequest) -> Vec<PendingQuery> {
     let requests: Vec<QueryRequest> = match req {
         HostRequest::Llm { items, .. } => items.into_iter().map(QueryRequest::from).collect(),
         HostRequest::Ask(q) => vec![QueryRequest::from(q)],
+        HostRequest::Fork { .. } => Vec::new(),
     };
     requests
         .into_iter()
@@ -672,6 +1072,27 @@ pub fn pending_queries(req: HostRequest) -> Vec<PendingQuery> {
             origin: QueryOrigin::Main,
             digest: digest_request(&request),
             request,
+        })
+        .collect()
+}
+
+/// A fork child's queries: ids `f-<child>-<seq>`, `seq` counting over the child's lifetime.
+fn child_queries(
+    index: usize,
+    strategy: &str,
+    seq: &mut usize,
+    req: HostRequest,
+) -> Vec<PendingQuery> {
+    pending_queries(req)
+        .into_iter()
+        .map(|mut q| {
+            q.id = QueryId::child(index, *seq);
+            q.origin = QueryOrigin::Child {
+                index,
+                strategy: strategy.to_string(),
+            };
+            *seq += 1;
+            q
         })
         .collect()
 }

@@ -975,3 +975,107 @@ fn adopt_resupplies_env_and_checks_its_digest() {
         });
     }
 }
+
+fn fork_packages() -> Arc<dyn ModuleSource> {
+    let fa = r#"
+local M = {}
+function M.run(ctx)
+  local n = alc.state.incr("c")
+  local r = math.random(1, 1000000)
+  local a = alc.llm("fa1 " .. ctx.x .. " n=" .. n .. " r=" .. r .. " @t=" .. os.time())
+  local b = alc.llm("fa2 " .. a)
+  print("fa done")
+  return {a = a, b = b, n = n, r = r}
+end
+return M
+"#;
+    let fb = "local M = {}\nfunction M.run(ctx) return alc.llm('fb ' .. ctx.x) end\nreturn M\n";
+    Arc::new(
+        PackageRoots::default()
+            .with_memory_file("fa", "init.lua", fa)
+            .with_memory_file("fb", "init.lua", fb),
+    )
+}
+
+const FORK_SCRIPT: &str = r#"
+local pre = alc.llm("main q")
+local r = alc.fork({"fa", "fb"}, {x = pre})
+return {r = r, main = alc.state.get("c", "none"), calls = alc.stats.llm_calls()}
+"#;
+
+fn fork_spec() -> SessionSpec {
+    let mut spec = SessionSpec::new(Program::Code {
+        source: FORK_SCRIPT.to_string(),
+        name: Some("forked".into()),
+    });
+    spec.seed = Some(11);
+    spec
+}
+
+/// Runs the fork session on engine A until `stop_round` pauses have been answered (with
+/// `stop_at_pause`, until the next pause is published), then finishes it on engine B over
+/// the same database; returns the completed value.
+fn fork_across_restart(stop_round: u64, stop_at_pause: bool) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alc.db");
+    let rt = rt();
+    rt.block_on(async {
+        let a = durable_engine(&db, T_A, fork_packages());
+        let id = a.spawn(fork_spec()).await.unwrap();
+        for _ in 0..stop_round {
+            match a.run_until_pause(&id, HANG).await.unwrap() {
+                UntilPause::Paused { snapshot } => {
+                    answer_pause(&a, &id, &snapshot).await;
+                }
+                UntilPause::Terminal { terminal } => {
+                    let Outcome::Completed { value } = terminal.outcome else {
+                        panic!("expected completion, got {:?}", terminal.outcome)
+                    };
+                    a.shutdown(ShutdownMode::Drain).await;
+                    return value;
+                }
+                UntilPause::Running { .. } => panic!("hung"),
+            }
+        }
+        if stop_at_pause {
+            let until = a.run_until_pause(&id, HANG).await.unwrap();
+            assert!(matches!(until, UntilPause::Paused { .. }));
+        }
+        a.shutdown(ShutdownMode::Drain).await;
+        drop(a);
+
+        let b = durable_engine(&db, T_A + 5_000, fork_packages());
+        loop {
+            match b.run_until_pause(&id, HANG).await.unwrap() {
+                UntilPause::Paused { snapshot } => {
+                    answer_pause(&b, &id, &snapshot).await;
+                }
+                UntilPause::Terminal { terminal } => {
+                    let Outcome::Completed { value } = terminal.outcome else {
+                        panic!("expected completion, got {:?}", terminal.outcome)
+                    };
+                    b.shutdown(ShutdownMode::Drain).await;
+                    return value;
+                }
+                UntilPause::Running { .. } => panic!("hung"),
+            }
+        }
+    })
+}
+
+#[test]
+fn forked_session_survives_restart() {
+    // Uninterrupted reference run.
+    let reference = fork_across_restart(10, false);
+    assert_eq!(reference["r"][0]["ok"], serde_json::json!(true));
+    assert_eq!(reference["r"][0]["result"]["n"], serde_json::json!(1));
+    assert_eq!(reference["main"], serde_json::json!("none"));
+    assert_eq!(reference["calls"], serde_json::json!(4));
+    for (round, at_pause) in [(1, true), (2, false), (2, true), (3, false)] {
+        let v = fork_across_restart(round, at_pause);
+        assert_eq!(
+            v, reference,
+            "stopped after round {round} (at pause: {at_pause})"
+        );
+    }
+}
