@@ -4,6 +4,7 @@
 --- the answer key and majority vote used by the voting strategies, and two host
 --- helpers that degrade gracefully when the host lacks the feature (`alc.array`,
 --- `alc.stats`). Use it with `local U = require("strategy_util")`.
+--- Spec helpers (a mocked `alc`) live in the sub-module `strategy_util.testing`.
 
 local M = {}
 

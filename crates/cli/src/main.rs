@@ -11,6 +11,7 @@ mod pkg_cmd;
 mod pkg_test;
 mod progress;
 mod run;
+mod sessions_cmd;
 
 use std::process::ExitCode;
 
@@ -57,6 +58,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Evaluate strategies on datasets; history, reports and comparisons.
     Eval(eval_cmd::EvalArgs),
+    /// List, show, resume, cancel and prune durable sessions.
+    Sessions(sessions_cmd::SessionsArgs),
 }
 
 /// `alc pkg`: the management commands of `pkg_cmd` plus `alc pkg test`.
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run::run(args, &global),
         Some(Command::Info(args)) => info::run(args, &global),
         Some(Command::Eval(args)) => eval_cmd::run(args, &global),
+        Some(Command::Sessions(args)) => sessions_cmd::run(args, &global),
         Some(Command::Pkg(PkgGroup {
             home,
             command: PkgSub::Test(args),

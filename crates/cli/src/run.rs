@@ -6,6 +6,11 @@
 //! bundled packages work before `alc init`. stdout receives exactly one JSON document;
 //! progress, prompts, Lua output and errors go to stderr. SIGINT / SIGTERM stop the
 //! process with 130 / 143 and nothing on stdout.
+//!
+//! Sessions are journaled in `<home>/alc.db` (durability from `[journal] durability`),
+//! with `alc.state` in the same database: a paused host session, an interrupted or a
+//! killed run stays `resumable` for `alc sessions resume` (`sessions_cmd`), which reuses
+//! [`Host`], [`make_answerer`] and [`drive`] from here.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -13,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alc_config::{LoadOptions, Settings};
+use alc_core::WaitError;
 use alc_core::{
     Answer, AnswerMeta, Answers, AskStatus, CancelCode, CancelReason, EventBody, ObserveItem,
     Outcome, PendingQuery, Program, QueryRequest, SessionId, SessionSpec, Snapshot, TokenSource,
@@ -38,8 +44,10 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// Paused waiting for a host answer.
     pub const PAUSED: u8 = 3;
-    /// File or package not found.
+    /// File, package or session not found.
     pub const NOT_FOUND: u8 = 4;
+    /// Busy or conflict: the session is hosted by another live process.
+    pub const BUSY: u8 = 5;
     /// Provider error.
     pub const PROVIDER: u8 = 6;
     /// Storage or I/O error.
@@ -102,9 +110,9 @@ pub struct RunArgs {
     pub home: Option<PathBuf>,
 }
 
-type Terminal = TerminalAnswerer<std::io::StdinLock<'static>, std::io::Stderr>;
+pub(crate) type Terminal = TerminalAnswerer<std::io::StdinLock<'static>, std::io::Stderr>;
 
-enum Answerer {
+pub(crate) enum Answerer {
     Scripted(ScriptedAnswerer),
     Terminal(Box<Terminal>),
     Host,
@@ -116,7 +124,7 @@ enum Answerer {
     },
 }
 
-fn usage_error(msg: impl std::fmt::Display, hint: Option<&str>) -> u8 {
+pub(crate) fn usage_error(msg: impl std::fmt::Display, hint: Option<&str>) -> u8 {
     eprintln!("error: {msg}");
     if let Some(h) = hint {
         eprintln!("hint: {h}");
@@ -196,7 +204,7 @@ static OUTPUT: Mutex<bool> = Mutex::new(false);
 
 /// Prints the one stdout document (followed by a newline). Returns false when an
 /// interruption already claimed the process.
-fn emit(doc: &Value) {
+pub(crate) fn emit(doc: &Value) {
     let mut started = OUTPUT.lock().unwrap_or_else(|e| e.into_inner());
     *started = true;
     let mut out = std::io::stdout().lock();
@@ -269,25 +277,128 @@ pub fn run(args: RunArgs, global: &Global) -> u8 {
     }
 
     let progress = Progress::new(quiet, args.no_progress, global.verbose);
-    let mut answerer = match choice.as_str() {
+    let mut answerer = match make_answerer(
+        &choice,
+        &settings,
+        args.model.as_deref(),
+        args.max_concurrency,
+        &progress,
+        quiet,
+    ) {
+        Ok(a) => a,
+        Err(code) => {
+            progress.finish();
+            return code;
+        }
+    };
+
+    let mut spec = SessionSpec::new(program);
+    if let Some(Value::String(t)) = ctx.get("task") {
+        spec.labels.insert("task_hint".into(), preview(t, 100));
+    }
+    spec.ctx = Value::Object(ctx);
+    spec.seed = args.seed;
+    spec.human_channel = human_channel(&answerer);
+    spec.labels.insert("kind".into(), "run".into());
+    record_answerer(&mut spec.labels, &choice, args.model.as_deref());
+    if let Some(t) = args.timeout {
+        spec.limits.deadline_ms = Some((t * 1000.0) as u64);
+    }
+
+    let host = match Host::start(&settings, resolver, &progress, quiet) {
+        Ok(h) => h,
+        Err(code) => return code,
+    };
+    let engine = host.engine.clone();
+    let id = match engine.spawn_now(spec) {
+        Ok(id) => id,
+        Err(e) => {
+            progress.finish();
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let code = host
+        .rt
+        .block_on(drive(&engine, &id, &mut answerer, quiet, &progress));
+    host.finish();
+    code
+}
+
+/// Records who answers in the session labels (`answerer`, and the script path of a
+/// scripted answerer, the model selector), so listings show it and `alc sessions resume`
+/// continues with the same answerer by default.
+fn record_answerer(
+    labels: &mut std::collections::BTreeMap<String, String>,
+    choice: &str,
+    model: Option<&str>,
+) {
+    if let Some(path) = choice.strip_prefix("scripted:") {
+        labels.insert("answerer".into(), "scripted".into());
+        let abs = std::path::absolute(path).unwrap_or_else(|_| PathBuf::from(path));
+        labels.insert("answerer_script".into(), abs.to_string_lossy().into_owned());
+    } else {
+        labels.insert("answerer".into(), choice.to_string());
+    }
+    if let Some(m) = model {
+        labels.insert("model".into(), m.to_string());
+    }
+}
+
+/// The answerer recorded in a session's labels (`host` when none was recorded).
+pub(crate) fn recorded_answerer(labels: &std::collections::BTreeMap<String, String>) -> String {
+    match labels.get("answerer").map(String::as_str) {
+        Some("scripted") => match labels.get("answerer_script") {
+            Some(path) => format!("scripted:{path}"),
+            None => "host".into(),
+        },
+        Some(a) => a.to_string(),
+        None => "host".into(),
+    }
+}
+
+/// The first `n` characters of `s`.
+pub(crate) fn preview(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// Whether `answerer` can answer `alc.ask` questions (the spec's `human_channel`).
+pub(crate) fn human_channel(answerer: &Answerer) -> bool {
+    match answerer {
+        Answerer::Scripted(s) => s.has_human_rules(),
+        Answerer::Terminal(_) | Answerer::Host => true,
+        Answerer::Provider { human, .. } => human.is_some(),
+    }
+}
+
+/// Builds the answerer named `choice` (`host`, `provider`, `terminal`, `scripted:FILE`).
+/// Errors are printed; the exit code is returned.
+pub(crate) fn make_answerer(
+    choice: &str,
+    settings: &Settings,
+    model: Option<&str>,
+    max_concurrency: Option<usize>,
+    progress: &Progress,
+    quiet: bool,
+) -> Result<Answerer, u8> {
+    let stdin_tty = std::io::stdin().is_terminal();
+    Ok(match choice {
         a if a.starts_with("scripted:") => {
             let path = &a["scripted:".len()..];
             match ScriptedAnswerer::from_file(std::path::Path::new(path)) {
                 Ok(s) => Answerer::Scripted(s),
                 Err(e) => {
-                    progress.finish();
                     eprintln!("error: {e}");
-                    return exit::USAGE;
+                    return Err(exit::USAGE);
                 }
             }
         }
         "terminal" => {
             if !stdin_tty {
-                progress.finish();
-                return usage_error(
+                return Err(usage_error(
                     "--answerer terminal needs stdin to be a terminal",
                     Some("use --answerer provider or --answerer scripted:FILE for non-interactive runs"),
-                );
+                ));
             }
             Answerer::Terminal(terminal())
         }
@@ -299,98 +410,130 @@ pub fn run(args: RunArgs, global: &Global) -> u8 {
                     eprintln!("warning: {w}");
                 }
             }
-            if let Some(n) = args.max_concurrency {
+            if let Some(n) = max_concurrency {
                 providers.settings.max_concurrency = n;
             }
             let hook_progress = progress.clone();
             let client = match Client::new(providers) {
                 Ok(c) => c.with_retry_hook(Arc::new(move |ev| hook_progress.retry(ev))),
                 Err(e) => {
-                    progress.finish();
                     eprintln!("error: {e}");
-                    return exit::PROVIDER;
+                    return Err(exit::PROVIDER);
                 }
             };
             Answerer::Provider {
                 client,
-                run_model: settings.run_model(args.model.as_deref()),
+                run_model: settings.run_model(model),
                 human: stdin_tty.then(terminal),
             }
         }
         other => {
-            progress.finish();
-            return usage_error(
+            return Err(usage_error(
                 format!("unknown answerer '{other}'"),
                 Some("use host, provider, terminal or scripted:FILE"),
-            );
+            ));
         }
-    };
+    })
+}
 
-    let human_channel = match &answerer {
-        Answerer::Scripted(s) => s.has_human_rules(),
-        Answerer::Terminal(_) | Answerer::Host => true,
-        Answerer::Provider { human, .. } => human.is_some(),
-    };
-    let mut spec = SessionSpec::new(program);
-    spec.ctx = Value::Object(ctx);
-    spec.seed = args.seed;
-    spec.human_channel = human_channel;
-    spec.labels.insert("kind".into(), "run".into());
-    if let Some(t) = args.timeout {
-        spec.limits.deadline_ms = Some((t * 1000.0) as u64);
+/// Opens the session journal `<home>/alc.db` with the configured durability.
+pub(crate) fn open_journal(settings: &Settings) -> Result<alc_store::SqliteJournal, u8> {
+    let path = settings.database_path();
+    if let Some(dir) = path.parent() {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: cannot create {}: {e}", dir.display());
+            return Err(exit::IO);
+        }
+    }
+    alc_store::SqliteJournal::open(&path, settings.engine_config().durability).map_err(|e| {
+        eprintln!("error: cannot open the session database: {e}");
+        exit::IO
+    })
+}
+
+/// An engine on the durable journal, its async runtime and the SIGINT / SIGTERM handler.
+pub(crate) struct Host {
+    /// The runtime `drive` runs on.
+    pub rt: tokio::runtime::Runtime,
+    /// The engine (SQLite journal; `alc.state` in the same database).
+    pub engine: Engine,
+    /// The engine's journal (a handle sharing its connection).
+    pub journal: alc_store::SqliteJournal,
+}
+
+impl Host {
+    /// Starts the runtime, the signal handlers and the engine. Errors are printed; the
+    /// exit code is returned.
+    pub fn start(
+        settings: &Settings,
+        resolver: alc_pkg::Resolver,
+        progress: &Progress,
+        quiet: bool,
+    ) -> Result<Host, u8> {
+        let rt = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                progress.finish();
+                eprintln!("error: cannot start the async runtime: {e}");
+                return Err(exit::INTERNAL);
+            }
+        };
+        // Register the signal handlers before any work starts.
+        let signals = {
+            let _guard = rt.enter();
+            Signals::register()
+        };
+        let journal = match open_journal(settings) {
+            Ok(j) => j,
+            Err(code) => {
+                progress.finish();
+                return Err(code);
+            }
+        };
+        let services = HostServices {
+            modules: Arc::new(resolver),
+            env_allow: Arc::new(settings.env_allow()),
+            state: Arc::new(journal.state_store()),
+            state_shares_journal: true,
+            ..HostServices::default()
+        };
+        // A CLI process hosts only the session it works on: other open sessions stay in
+        // the journal for whoever names them (never adopted eagerly here).
+        let mut config = settings.engine_config();
+        config.recovery = alc_core::Recovery::OnDemand;
+        let engine = match Engine::start_with_journal(config, Arc::new(journal.clone()), services) {
+            Ok(e) => e,
+            Err(e) => {
+                progress.finish();
+                eprintln!("error: {e}");
+                return Err(exit::IO);
+            }
+        };
+        if let Some(signals) = signals {
+            let engine = engine.clone();
+            let progress = progress.clone();
+            rt.spawn(async move {
+                let code = signals.recv().await;
+                interrupt(code, &engine, &progress, quiet);
+            });
+        }
+        Ok(Host {
+            rt,
+            engine,
+            journal,
+        })
     }
 
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            progress.finish();
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::INTERNAL;
-        }
-    };
-    // Register the signal handlers before any work starts.
-    let signals = {
-        let _guard = rt.enter();
-        Signals::register()
-    };
-
-    let services = HostServices {
-        modules: Arc::new(resolver),
-        env_allow: Arc::new(settings.env_allow()),
-        ..HostServices::default()
-    };
-    let engine = match Engine::start_blocking(settings.engine_config(), services) {
-        Ok(e) => e,
-        Err(e) => {
-            progress.finish();
-            eprintln!("error: {e}");
-            return exit::INTERNAL;
-        }
-    };
-    if let Some(signals) = signals {
-        let engine = engine.clone();
-        let progress = progress.clone();
-        rt.spawn(async move {
-            let code = signals.recv().await;
-            interrupt(code, &engine, &progress, quiet);
-        });
+    /// Stops the engine leaving open sessions durable (`Drain`: a paused or interrupted
+    /// session stays resumable from the journal), then the runtime.
+    pub fn finish(self) {
+        self.engine.shutdown_now(alc_engine::ShutdownMode::Drain);
+        self.rt.shutdown_timeout(Duration::from_millis(200));
     }
-    let id = match engine.spawn_now(spec) {
-        Ok(id) => id,
-        Err(e) => {
-            progress.finish();
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
-    let code = rt.block_on(drive(&engine, &id, &mut answerer, quiet, &progress));
-    engine.shutdown_now(alc_engine::ShutdownMode::Cancel);
-    rt.shutdown_timeout(Duration::from_millis(200));
-    code
 }
 
 /// SIGINT / SIGTERM listeners.
@@ -499,7 +642,7 @@ fn enrich_provider_failure(doc: &mut Value) {
     }
 }
 
-async fn drive(
+pub(crate) async fn drive(
     engine: &Engine,
     id: &SessionId,
     answerer: &mut Answerer,
@@ -514,7 +657,11 @@ async fn drive(
             Err(e) => {
                 progress.finish();
                 eprintln!("error: {e}");
-                break exit::INTERNAL;
+                break match e {
+                    WaitError::Busy { .. } => exit::BUSY,
+                    WaitError::NotFound { .. } => exit::NOT_FOUND,
+                    _ => exit::INTERNAL,
+                };
             }
         };
         match until {

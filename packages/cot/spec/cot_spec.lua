@@ -1,20 +1,6 @@
 local describe, it, expect = lust.describe, lust.it, lust.expect
-
-local function mock(answers)
-  local log = { prompts = {}, opts = {}, stats = {} }
-  local n = 0
-  _G.alc = {
-    llm = function(prompt, opts)
-      n = n + 1
-      log.prompts[n] = prompt
-      log.opts[n] = opts
-      return answers[n] or error("no canned answer for call " .. n)
-    end,
-    stats = { record = function(k, v) log.stats[k] = v end },
-    log = function() end,
-  }
-  return log
-end
+local T = require("strategy_util.testing")
+local mock = T.mock
 
 package.loaded["cot"] = nil
 local cot = require("cot")

@@ -1,44 +1,7 @@
 local describe, it, expect = lust.describe, lust.it, lust.expect
+local T = require("strategy_util.testing")
+local mock, shape = T.mock, T.shape
 
--- Replaces the global `alc` with canned answers (strings, or functions of the prompt)
--- served in call order; records every prompt and the shape of every call.
-local function mock(answers)
-  local log = { calls = {}, prompts = {}, stats = {} }
-  local n = 0
-  local function answer(prompt)
-    n = n + 1
-    log.prompts[n] = prompt
-    local a = answers[n]
-    if type(a) == "function" then a = a(prompt) end
-    if a == nil then error("no canned answer for prompt " .. n .. ": " .. tostring(prompt)) end
-    return a
-  end
-  _G.alc = {
-    llm = function(prompt, opts)
-      log.calls[#log.calls + 1] = { kind = "llm", opts = opts or {} }
-      return answer(prompt)
-    end,
-    llm_batch = function(items)
-      log.calls[#log.calls + 1] = { kind = "batch", size = #items, items = items }
-      local out = {}
-      for i, item in ipairs(items) do out[i] = answer(item.prompt) end
-      return out
-    end,
-    stats = { record = function(k, v) log.stats[k] = v end },
-    log = function() end,
-    progress = function() end,
-  }
-  return log
-end
-
--- The call sequence as text, e.g. "llm,batch3,llm".
-local function shape(log)
-  local parts = {}
-  for i, c in ipairs(log.calls) do
-    parts[i] = c.kind == "llm" and "llm" or ("batch" .. c.size)
-  end
-  return table.concat(parts, ",")
-end
 package.loaded["reflect"] = nil
 local reflect = require("reflect")
 

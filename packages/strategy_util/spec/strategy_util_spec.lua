@@ -2,6 +2,7 @@ local describe, it, expect = lust.describe, lust.it, lust.expect
 
 package.loaded["strategy_util"] = nil
 local U = require("strategy_util")
+local T = require("strategy_util.testing")
 
 describe("strategy_util", function()
   it("is a library: meta, no run", function()
@@ -119,22 +120,16 @@ describe("strategy_util", function()
 
   describe("arr", function()
     it("uses alc.array when the host has it", function()
-      local saved = _G.alc
       local seen
-      _G.alc = { array = function(t) seen = t; return "marked" end }
       local t = { 1 }
-      local ok, out = pcall(U.arr, t)
-      _G.alc = saved
+      local ok, out = T.with_alc({ array = function(x) seen = x; return "marked" end }, U.arr, t)
       expect(ok).to.be.truthy()
       expect(out).to.equal("marked")
       expect(seen).to.be(t)
     end)
     it("returns the table itself otherwise", function()
-      local saved = _G.alc
-      _G.alc = {}
       local t = {}
-      local ok, out = pcall(U.arr, t)
-      _G.alc = saved
+      local ok, out = T.with_alc({}, U.arr, t)
       expect(ok).to.be.truthy()
       expect(out).to.be(t)
     end)
@@ -142,21 +137,14 @@ describe("strategy_util", function()
 
   describe("record", function()
     it("records through alc.stats.record when present", function()
-      local saved = _G.alc
       local got = {}
-      _G.alc = { stats = { record = function(k, v) got[k] = v end } }
-      local ok = pcall(U.record, "x.n", 3)
-      _G.alc = saved
+      local ok = T.with_alc({ stats = { record = function(k, v) got[k] = v end } }, U.record, "x.n", 3)
       expect(ok).to.be.truthy()
       expect(got["x.n"]).to.equal(3)
     end)
     it("does nothing without stats", function()
-      local saved = _G.alc
-      _G.alc = {}
-      local ok = pcall(U.record, "x.n", 3)
-      _G.alc = { stats = {} }
-      local ok2 = pcall(U.record, "x.n", 3)
-      _G.alc = saved
+      local ok = T.with_alc({}, U.record, "x.n", 3)
+      local ok2 = T.with_alc({ stats = {} }, U.record, "x.n", 3)
       expect(ok).to.be.truthy()
       expect(ok2).to.be.truthy()
     end)
