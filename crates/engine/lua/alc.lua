@@ -132,4 +132,29 @@ alc.state = {
   end,
 }
 
+-- The rest of the standard library (combinators, text helpers, alc.math, alc.env…) is
+-- built on first access, so a session that never touches it does not carry it
+-- (engine.md §5.7). Assignments always win: a member set by the script is a plain field.
+local stdlib_loaded = false
+local raw_rawget = rawget
+local raw_next = next
+local install_stdlib = P.install_stdlib
+local function load_stdlib()
+  if not stdlib_loaded then
+    stdlib_loaded = true
+    install_stdlib(alc)
+  end
+end
+setmetatable(alc, {
+  __index = function(t, k)
+    if stdlib_loaded then return nil end
+    load_stdlib()
+    return raw_rawget(t, k)
+  end,
+  __pairs = function(t)
+    load_stdlib()
+    return raw_next, t, nil
+  end,
+})
+
 return alc

@@ -237,8 +237,14 @@ impl VmSet {
             let json = lua.create_table()?;
             crate::json::register(&lua, &json)?;
             p.raw_set("json", json)?;
+            let private = p.clone();
+            p.raw_set(
+                "install_stdlib",
+                lua.create_function(move |lua, alc: Table| {
+                    crate::stdlib::install(lua, &alc, &private)
+                })?,
+            )?;
             let alc: Table = crate::prelude::load(&lua, Prelude::Alc)?.call(p.clone())?;
-            crate::stdlib::install(&lua, &alc, &p)?;
             lua.globals().raw_set("alc", alc)?;
             let ctx_value = crate::json::from_json(&lua, &ctx)?;
             let ctx_value = if ctx_value.is_nil() {
