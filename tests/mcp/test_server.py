@@ -21,6 +21,8 @@ TOOLS = [
     "alc_run", "alc_advice", "alc_continue", "alc_status", "alc_cancel", "alc_sessions", "alc_info",
     "alc_log_view", "alc_stats", "alc_note",
     "alc_pkg_list", "alc_pkg_install", "alc_pkg_remove", "alc_pkg_link", "alc_pkg_unlink", "alc_init",
+    "alc_eval", "alc_eval_history", "alc_eval_detail", "alc_eval_compare",
+    "alc_scenario_list", "alc_scenario_show", "alc_scenario_install",
 ]
 AUTO_KEYS = {
     "elapsed_ms", "llm_calls", "pauses", "rounds", "total_prompt_chars", "total_response_chars",

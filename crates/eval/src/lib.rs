@@ -8,6 +8,7 @@
 //! - [`report`]: the report document, terminal table and self-contained HTML.
 //! - [`store`]: `eval_runs` / `eval_cases` tables in `<home>/alc.db`.
 //! - [`compare`]: Welch, bootstrap and paired comparison of two stored evals.
+//! - [`scenarios`]: installed scenarios in `<home>/scenarios` (lookup, list, install).
 //!
 //! Durable resume of an interrupted eval is not implemented: it depends on the
 //! engine's session journal. An interrupted eval leaves no stored record.
@@ -19,6 +20,7 @@ pub mod dataset;
 pub mod grader;
 pub mod report;
 pub mod runner;
+pub mod scenarios;
 pub mod stats;
 pub mod store;
 
@@ -26,8 +28,8 @@ pub mod store;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct EvalError {
-    /// `invalid_params`, `not_found`, `eval_not_found`, `io_error`, `provider_error`,
-    /// `internal`.
+    /// `invalid_params`, `not_found`, `eval_not_found`, `scenario_not_found`, `io_error`,
+    /// `provider_error`, `internal`.
     pub code: &'static str,
     /// What went wrong.
     pub message: String,
@@ -58,6 +60,14 @@ impl EvalError {
     pub fn eval_not_found(id: &str) -> Self {
         Self::new("eval_not_found", format!("no eval with id '{id}'"))
             .with_hint("list stored evals with `alc eval history`")
+    }
+
+    /// A missing installed scenario.
+    pub fn scenario_not_found(name: &str, dir: &std::path::Path) -> Self {
+        Self::new(
+            "scenario_not_found",
+            format!("scenario '{name}' not found in {}", dir.display()),
+        )
     }
 
     /// Storage or file I/O.

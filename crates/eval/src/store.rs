@@ -53,6 +53,31 @@ CREATE TABLE IF NOT EXISTS eval_cases (
 );
 ";
 
+const META_COLUMNS: &str = "eval_id, strategy, scenario, finished_at, pass_rate, mean_score, \
+     total_cases, passed, llm_calls, elapsed_ms, summary, status, model, answerer";
+
+/// A history meta object from a row of [`META_COLUMNS`].
+fn meta_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
+    let finished: i64 = r.get(3)?;
+    Ok(json!({
+        "eval_id": r.get::<_, String>(0)?,
+        "strategy": r.get::<_, String>(1)?,
+        "scenario": r.get::<_, String>(2)?,
+        "timestamp": finished / 1000,
+        "finished_at": finished,
+        "pass_rate": r.get::<_, f64>(4)?,
+        "mean_score": r.get::<_, f64>(5)?,
+        "total_cases": r.get::<_, i64>(6)?,
+        "passed": r.get::<_, i64>(7)?,
+        "llm_calls": r.get::<_, i64>(8)?,
+        "elapsed_ms": r.get::<_, i64>(9)?,
+        "summary": r.get::<_, String>(10)?,
+        "status": r.get::<_, String>(11)?,
+        "model": r.get::<_, Option<String>>(12)?,
+        "answerer": r.get::<_, Option<String>>(13)?,
+    }))
+}
+
 /// The eval store.
 pub struct EvalStore {
     conn: Connection,
@@ -195,37 +220,30 @@ impl EvalStore {
     ) -> Result<Vec<Value>, EvalError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT eval_id, strategy, scenario, finished_at, pass_rate, mean_score, total_cases,
-                        passed, llm_calls, elapsed_ms, summary, status, model, answerer
+            .prepare(&format!(
+                "SELECT {META_COLUMNS}
                  FROM eval_runs
                  WHERE (?1 IS NULL OR strategy = ?1) AND (?2 IS NULL OR scenario = ?2)
-                 ORDER BY finished_at DESC, eval_id DESC LIMIT ?3",
-            )
+                 ORDER BY finished_at DESC, eval_id DESC LIMIT ?3"
+            ))
             .map_err(io)?;
         let rows = stmt
-            .query_map(params![strategy, scenario, limit as i64], |r| {
-                let finished: i64 = r.get(3)?;
-                Ok(json!({
-                    "eval_id": r.get::<_, String>(0)?,
-                    "strategy": r.get::<_, String>(1)?,
-                    "scenario": r.get::<_, String>(2)?,
-                    "timestamp": finished / 1000,
-                    "finished_at": finished,
-                    "pass_rate": r.get::<_, f64>(4)?,
-                    "mean_score": r.get::<_, f64>(5)?,
-                    "total_cases": r.get::<_, i64>(6)?,
-                    "passed": r.get::<_, i64>(7)?,
-                    "llm_calls": r.get::<_, i64>(8)?,
-                    "elapsed_ms": r.get::<_, i64>(9)?,
-                    "summary": r.get::<_, String>(10)?,
-                    "status": r.get::<_, String>(11)?,
-                    "model": r.get::<_, Option<String>>(12)?,
-                    "answerer": r.get::<_, Option<String>>(13)?,
-                }))
-            })
+            .query_map(params![strategy, scenario, limit as i64], meta_row)
             .map_err(io)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(io)
+    }
+
+    /// The history meta row (§8.6) of one stored eval; unknown → `eval_not_found`.
+    pub fn meta(&self, eval_id: &str) -> Result<Value, EvalError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {META_COLUMNS} FROM eval_runs WHERE eval_id = ?1"),
+                [eval_id],
+                meta_row,
+            )
+            .optional()
+            .map_err(io)?
+            .ok_or_else(|| EvalError::eval_not_found(eval_id))
     }
 
     /// Other stored reports of the same scenario (by hash or name; latest per other

@@ -15,6 +15,7 @@
 
 mod args;
 mod auto;
+mod evals;
 pub mod packages;
 mod resources;
 mod schema;
@@ -91,8 +92,7 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
         eprintln!("error: cannot create {}: {e}", pkg_env.home.display());
         return 7;
     }
-    let journal = match alc_store::SqliteJournal::open(&db_path, options.engine_config.durability)
-    {
+    let journal = match alc_store::SqliteJournal::open(&db_path, options.engine_config.durability) {
         Ok(j) => j,
         Err(e) => {
             eprintln!("error: {e}");
@@ -105,9 +105,10 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
         state_shares_journal: true,
         ..HostServices::default()
     };
+    let journal: Arc<dyn alc_core::Journal> = Arc::new(journal);
     let engine = match Engine::start_with_journal(
         options.engine_config.clone(),
-        Arc::new(journal),
+        journal.clone(),
         services,
     ) {
         Ok(e) => e,
@@ -118,6 +119,7 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
     };
     let code = rt.block_on(async {
         let server = AlcServer::new(engine.clone(), options);
+        server.set_journal(journal);
         let stdin = tokio::io::stdin();
         let stdout = tokio::fs::File::from_std(out);
         let serve = server::serve_io(server, stdin, stdout);

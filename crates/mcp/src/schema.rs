@@ -23,6 +23,13 @@ pub const TOOL_NAMES: &[&str] = &[
     "alc_pkg_link",
     "alc_pkg_unlink",
     "alc_init",
+    "alc_eval",
+    "alc_eval_history",
+    "alc_eval_detail",
+    "alc_eval_compare",
+    "alc_scenario_list",
+    "alc_scenario_show",
+    "alc_scenario_install",
 ];
 
 fn obj(v: Value) -> Arc<JsonObject> {
@@ -556,5 +563,163 @@ pub fn tools() -> Vec<Tool> {
             "required": ["created", "gitignore_path", "gitignore_updated"]
         }))))
         .with_annotations(ToolAnnotations::new().idempotent(true)),
+        Tool::new(
+            "alc_eval",
+            "Evaluate a strategy package over cases: exactly one of `scenario` (inline Lua, simple form), `scenario_file`, `scenario_name` (installed, see alc_scenario_list) or `dataset` (array of {id?, input, expected}). Answered by `provider` or inline `script` rules; returns the report with `eval_id` (stored; see alc_eval_history).",
+            obj(input(
+                props(json!({
+                    "strategy": {"type": "string", "description": "Strategy package name."},
+                    "scenario": {"type": "string", "description": "Inline Lua scenario returning {cases = …, graders = {…}}."},
+                    "scenario_file": {"type": "string", "description": "Path of a .lua, .jsonl or .eval.toml file on the server."},
+                    "scenario_name": {"type": "string", "description": "Name of an installed scenario (<home>/scenarios)."},
+                    "dataset": {"type": "array", "items": {"type": "object"}, "description": "Cases: {id?, input (string → ctx.task, or object merged into ctx), expected, graders?, tags?}."},
+                    "strategy_opts": {"type": "object", "description": "Merged into every case's ctx."},
+                    "graders": {"type": "array", "description": "Graders replacing the scenario's: exact, contains, regex, numeric, llm_judge (objects with `type`, or names)."},
+                    "pass_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                    "output_field": {"type": "string", "description": "Dot path of the output in the strategy's result."},
+                    "repeats": {"type": "integer", "minimum": 1},
+                    "limit": {"type": "integer", "minimum": 0, "description": "Only the first N cases."},
+                    "concurrency": {"type": "integer", "minimum": 1},
+                    "judge_answerer": {"type": "string", "description": "Answerer of llm_judge graders (default: the eval's)."},
+                    "judge_model": {"type": "string"},
+                    "auto_card": {"type": "boolean", "description": "Accepted; no effect."}
+                })),
+                &["strategy"],
+                true,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "status": {"const": "completed"},
+                "session_id": {"type": "string"},
+                "eval_id": {"type": "string"},
+                "result": {"type": "object"},
+                "stats": stats_schema(),
+                "warnings": {"type": "array", "items": {"type": "string"}}
+            },
+            "required": ["status", "eval_id", "result"]
+        }))))
+        .with_annotations(ToolAnnotations::new().open_world(true)),
+        Tool::new(
+            "alc_eval_history",
+            "Stored evals, newest first.",
+            obj(input(
+                props(json!({
+                    "strategy": {"type": "string"},
+                    "scenario": {"type": "string"},
+                    "limit": {"type": "integer", "minimum": 1, "description": "Default 20."}
+                })),
+                &[],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "evals": {"type": "array", "items": {"type": "object"}},
+                "warnings": {"type": "array", "items": {"type": "string"}}
+            },
+            "required": ["evals"]
+        }))))
+        .with_annotations(ToolAnnotations::new().read_only(true)),
+        Tool::new(
+            "alc_eval_detail",
+            "The stored result of one eval (report with every case).",
+            obj(input(
+                props(json!({"eval_id": {"type": "string"}})),
+                &["eval_id"],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "eval_id": {"type": "string"},
+                "meta": {"type": "object"},
+                "status": {"type": "string"},
+                "result": {"type": "object"},
+                "stats": {"type": "object"}
+            },
+            "required": ["eval_id", "meta", "status", "result"]
+        }))))
+        .with_annotations(ToolAnnotations::new().read_only(true)),
+        Tool::new(
+            "alc_eval_compare",
+            "Compare two stored evals: Welch t-test, seeded bootstrap interval of the mean difference, paired statistics when the cases match.",
+            obj(input(
+                props(json!({
+                    "eval_id_a": {"type": "string"},
+                    "eval_id_b": {"type": "string"},
+                    "alpha": {"type": "number", "description": "Significance level (0.05)."},
+                    "resamples": {"type": "integer", "minimum": 1, "description": "Bootstrap resamples (10000)."},
+                    "seed": {"type": "integer", "minimum": 0, "description": "Bootstrap seed (42)."}
+                })),
+                &["eval_id_a", "eval_id_b"],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {"status": {"const": "completed"}, "result": {"type": "object"}},
+            "required": ["status", "result"]
+        }))))
+        .with_annotations(ToolAnnotations::new().read_only(true)),
+        Tool::new(
+            "alc_scenario_list",
+            "Installed scenarios (<home>/scenarios), by name.",
+            obj(json!({"type": "object", "properties": {}})),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "scenarios": {"type": "array", "items": {"type": "object"}},
+                "failures": {"type": "array"}
+            },
+            "required": ["scenarios", "failures"]
+        }))))
+        .with_annotations(ToolAnnotations::new().read_only(true)),
+        Tool::new(
+            "alc_scenario_show",
+            "The content of an installed scenario.",
+            obj(input(
+                props(json!({"name": {"type": "string"}})),
+                &["name"],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "path": {"type": "string"},
+                "format": {"type": "string"},
+                "content": {"type": "string"}
+            },
+            "required": ["name", "path", "format", "content"]
+        }))))
+        .with_annotations(ToolAnnotations::new().read_only(true)),
+        Tool::new(
+            "alc_scenario_install",
+            "Install scenario files (*.lua, *.jsonl, *.eval.toml, also under scenarios/) from a local directory or a git URL into <home>/scenarios.",
+            obj(input(
+                props(json!({
+                    "url": {"type": "string", "description": "Local directory or git URL."},
+                    "force": {"type": "boolean", "description": "Replace existing files."}
+                })),
+                &["url"],
+                false,
+            )),
+        )
+        .with_raw_output_schema(obj(with_error(json!({
+            "type": "object",
+            "properties": {
+                "installed": {"type": "array", "items": {"type": "string"}},
+                "skipped": {"type": "array", "items": {"type": "string"}},
+                "failures": {"type": "array", "items": {"type": "string"}}
+            },
+            "required": ["installed", "skipped", "failures"]
+        }))))
+        .with_annotations(ToolAnnotations::new().open_world(true)),
     ]
 }

@@ -12,6 +12,7 @@ use alc_core::{
     SessionSpec, Snapshot, SnapshotOptions, SpawnError, TokenSource, TokenUsage, UntilPause,
     WaitError,
 };
+use alc_core::{Journal, RecordBody, RowFilter, SessionRow, SessionStatus};
 use alc_engine::{Engine, ListFilter, PackageRoots};
 use alc_pkg::PkgEnv;
 use rmcp::model::{
@@ -34,6 +35,7 @@ use tokio::sync::watch;
 
 use crate::args::{preview, Args, ToolError, ToolResult};
 use crate::auto::{self, AnswererKind, Listener, SessionAnswerer};
+use crate::evals;
 use crate::packages;
 use crate::resources::{self, ResourceUri};
 use crate::schema;
@@ -56,7 +58,8 @@ alc_continue with only session_id re-fetches the current payload. \
 Use alc_status and alc_sessions to inspect sessions and alc_cancel to stop one. \
 With answerer `provider` (or inline `script` rules) the server answers LLM queries itself and the call returns at the end; \
 alc_continue {session_id, answerer: \"provider\"} hands a paused session over. \
-Packages: alc_pkg_list, alc_pkg_install, alc_init; transcripts: alc_log_view, alc_stats, alc_note.";
+Packages: alc_pkg_list, alc_pkg_install, alc_init; transcripts: alc_log_view, alc_stats, alc_note; \
+evals: alc_eval (provider or `script` answers), alc_eval_history, alc_eval_compare, alc_scenario_list.";
 
 /// Server settings not taken from the environment.
 #[derive(Clone, Debug)]
@@ -136,6 +139,8 @@ struct Inner {
     transcripts: OnceLock<Result<Arc<Transcripts>, String>>,
     /// Sessions whose events are being recorded.
     recording: Mutex<HashSet<SessionId>>,
+    /// The session journal shared with the engine (listing of every process's sessions).
+    journal: OnceLock<Arc<dyn Journal>>,
 }
 
 /// What a session's background driver is doing.
@@ -530,6 +535,106 @@ fn session_entry(s: &Snapshot) -> Value {
     v
 }
 
+/// One entry of an `alc_sessions` listing before rendering.
+enum Listed {
+    /// Hosted by this process.
+    Hosted(Box<Snapshot>),
+    /// Only in the journal (another process, or nobody).
+    Row(Box<SessionRow>),
+}
+
+impl Listed {
+    fn labels(&self) -> &std::collections::BTreeMap<String, String> {
+        match self {
+            Listed::Hosted(s) => &s.labels,
+            Listed::Row(r) => &r.labels,
+        }
+    }
+
+    fn status(&self) -> &'static str {
+        match self {
+            Listed::Hosted(s) => phase_status(s.phase),
+            Listed::Row(r) => row_status(r),
+        }
+    }
+
+    fn updated_at(&self) -> i64 {
+        match self {
+            Listed::Hosted(s) => s.updated_at,
+            Listed::Row(r) => r.updated_at,
+        }
+    }
+
+    fn created_at(&self) -> i64 {
+        match self {
+            Listed::Hosted(s) => s.created_at,
+            Listed::Row(r) => r.created_at,
+        }
+    }
+}
+
+fn status_matches(filter: &str, status: &str) -> bool {
+    match filter {
+        "all" => true,
+        "active" => status == "running" || status == "paused",
+        f => f == status,
+    }
+}
+
+/// The listing status of a journal row not hosted here: `resumable` for an open session
+/// whose lease is void (no live process hosts it), else its phase.
+fn row_status(row: &SessionRow) -> &'static str {
+    if row.status == SessionStatus::Open && row.owner.is_none() {
+        "resumable"
+    } else {
+        row.phase.wire_name()
+    }
+}
+
+/// An `alc_sessions` entry (§2.9) of a journal row not hosted by this process.
+fn row_entry(row: &SessionRow, journal: Option<&dyn Journal>) -> Value {
+    let status = row_status(row);
+    let task_hint = match row.labels.get("task_hint") {
+        Some(h) => Some(h.clone()),
+        None => journal
+            .and_then(|j| j.read(&row.session_id, 1).ok())
+            .and_then(|records| {
+                records.iter().find_map(|r| match &r.body {
+                    RecordBody::Pause { queries, .. } => {
+                        queries.first().map(|q| match &q.request {
+                            QueryRequest::Llm { query } => preview(&query.prompt, 100),
+                            QueryRequest::Human { question } => preview(&question.question, 100),
+                        })
+                    }
+                    _ => None,
+                })
+            }),
+    };
+    let owner = if row.status == SessionStatus::Open && row.owner.is_some() {
+        "other_process"
+    } else {
+        "none"
+    };
+    let mut v = json!({
+        "session_id": row.session_id.as_str(),
+        "kind": row.labels.get("kind").map(String::as_str).unwrap_or("run"),
+        "strategy": row.labels.get("strategy"),
+        "status": status,
+        "round": row.round,
+        "answerer": row.labels.get("answerer").map(String::as_str).unwrap_or("host"),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "llm_calls": row.metrics.as_ref().map_or(0, |m| m.llm_calls),
+        "task_hint": task_hint,
+        "owner": owner,
+        "resumable": status == "resumable",
+    });
+    if let Some(Outcome::Cancelled { reason, .. }) = &row.outcome {
+        v["reason"] = json!(reason);
+    }
+    v
+}
+
 fn usage_of(v: Option<&Value>) -> Result<Option<TokenUsage>, ToolError> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(None);
@@ -790,12 +895,20 @@ impl AlcServer {
                 drivers: Mutex::new(HashMap::new()),
                 transcripts: OnceLock::new(),
                 recording: Mutex::new(HashSet::new()),
+                journal: OnceLock::new(),
             }),
         }
     }
 
     fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Sets the session journal the engine writes (`<home>/alc.db`): `alc_sessions` then
+    /// lists the sessions of every process, with `resumable` ones (§2.9). Only the first
+    /// call has an effect.
+    pub fn set_journal(&self, journal: Arc<dyn Journal>) {
+        let _ = self.inner.journal.set(journal);
     }
 
     /// The package environment of this server.
@@ -1395,6 +1508,174 @@ impl AlcServer {
         self.start_session(spec, answerer, wait, ctx).await
     }
 
+    /// `alc_eval` (§2.12, §8.5): every case × repeat runs as a session of this engine,
+    /// answered by the provider or scripted answerer; one progress notification per
+    /// finished case; the report is stored in `<home>/alc.db`.
+    async fn alc_eval(&self, a: Args<'_>, ctx: &RequestContext<RoleServer>) -> ToolResult {
+        let strategy = a.req_str("strategy")?;
+        if !alc_engine::valid_package_name(strategy) {
+            return Err(ToolError::invalid(format!(
+                "`strategy` must be a package name matching ^[A-Za-z_][A-Za-z0-9_-]{{0,63}}$, got {strategy:?}"
+            )));
+        }
+        let env = self.pkg_env().clone();
+        if alc_pkg::Resolver::new(env.clone())
+            .locate(strategy)
+            .is_none()
+        {
+            return Err(packages::advice_not_found(&env, strategy));
+        }
+        let scenario = evals::load_scenario(&a, &env)?;
+        let repeats = a.u64("repeats")?.unwrap_or(1);
+        if repeats == 0 || repeats > 1000 {
+            return Err(ToolError::invalid("`repeats` must be between 1 and 1000"));
+        }
+        let concurrency = a.u64("concurrency")?;
+        if concurrency == Some(0) {
+            return Err(ToolError::invalid("`concurrency` must be at least 1"));
+        }
+        let strategy_opts = a.object("strategy_opts")?.unwrap_or_default();
+        // The answerer: `answerer` / `script`, else the configured default; the host
+        // default becomes `provider` when one is configured.
+        let given = a.str("answerer")?;
+        let script = a.decoded("script");
+        let default = std::env::var("ALC_ANSWERER")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| self.inner.options.default_answerer.clone());
+        let name: Option<String> = match (given, &script) {
+            (Some(n), _) => Some(n.to_string()),
+            (None, Some(_)) => None,
+            (None, None) if default == "host" && self.provider().is_ok() => Some("provider".into()),
+            (None, None) => Some(default),
+        };
+        let model = a.str("model")?;
+        let session_answerer = self.parse_answerer(name.as_deref(), script, model)?;
+        let client_for = |sa: &SessionAnswerer| -> Result<Option<alc_llm::Client>, ToolError> {
+            match sa.kind {
+                AnswererKind::Provider => self.provider().map(Some),
+                _ => Ok(None),
+            }
+        };
+        let answerer: Arc<dyn alc_eval::runner::Answerer> = Arc::new(evals::EvalAnswerer::new(
+            &session_answerer,
+            client_for(&session_answerer)?,
+        )?);
+        let judge_model = a.str("judge_model")?.map(str::to_string);
+        let judge: Arc<dyn alc_eval::runner::Answerer> = match a.str("judge_answerer")? {
+            None => answerer.clone(),
+            Some(n) => {
+                let ja = self
+                    .parse_answerer(Some(n), None, judge_model.as_deref())
+                    .map_err(|e| {
+                        ToolError::new(e.code, e.message.replace("`answerer`", "`judge_answerer`"))
+                    })?;
+                Arc::new(evals::EvalAnswerer::new(&ja, client_for(&ja)?)?)
+            }
+        };
+        let mut warnings: Vec<String> = Vec::new();
+        if a.has("auto_card") {
+            let _ = a.bool("auto_card")?;
+            warnings
+                .push("`auto_card` is accepted but has no effect (cards are not shipped)".into());
+        }
+        let default_concurrency = self
+            .provider()
+            .map(|c| c.providers().settings.max_concurrency)
+            .unwrap_or(4)
+            .max(1);
+        let graders_json = serde_json::to_value(&scenario.graders).unwrap_or(Value::Null);
+        let scenario_hash = scenario.content_hash();
+        let scenario_name = scenario.name.clone();
+        let pass_threshold = scenario.pass_threshold;
+        let plan = Arc::new(alc_eval::runner::EvalPlan {
+            strategy: strategy.to_string(),
+            strategy_opts: strategy_opts.clone(),
+            scenario,
+            repeats: repeats as u32,
+            concurrency: concurrency.map_or(default_concurrency, |c| c as usize),
+            model: session_answerer.model.clone(),
+            judge_model,
+            case_timeout_ms: a.u64("timeout_ms")?.filter(|t| *t > 0),
+        });
+
+        // One notification per finished case: progress = finished cases, total = cases.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
+        let notifier = ctx.meta.get_progress_token().map(|token| {
+            let peer = ctx.peer.clone();
+            let callback: alc_eval::runner::Progress = Arc::new(move |done, total| {
+                let _ = tx.send((done, total));
+            });
+            let task = tokio::spawn(async move {
+                while let Some((done, total)) = rx.recv().await {
+                    let p = ProgressNotificationParam::new(token.clone(), done as f64)
+                        .with_total(total as f64)
+                        .with_message(format!("eval: {done}/{total} cases done"));
+                    let _ = peer.notify_progress(p).await;
+                }
+            });
+            (callback, task)
+        });
+        let (callback, task) = match notifier {
+            Some((c, t)) => (Some(c), Some(t)),
+            None => (None, None),
+        };
+
+        let started_at = alc_eval::now_ms();
+        let run = alc_eval::runner::run_all(
+            self.engine(),
+            plan.clone(),
+            answerer.clone(),
+            judge,
+            callback,
+        );
+        let results = tokio::select! {
+            r = run => r,
+            _ = ctx.ct.cancelled() => {
+                return Err(ToolError::new("cancelled", "the request was cancelled"));
+            }
+        };
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        let finished_at = alc_eval::now_ms();
+        let mut rep = alc_eval::report::build(
+            alc_eval::report::ReportMeta {
+                strategy: strategy.to_string(),
+                scenario: scenario_name,
+                scenario_hash,
+                answerer: answerer.name(),
+                model: plan.model.clone(),
+                repeats: plan.repeats,
+                pass_threshold,
+                strategy_opts: Value::Object(strategy_opts),
+                graders: graders_json,
+                started_at,
+                finished_at,
+                warnings: warnings.clone(),
+            },
+            results,
+        );
+        let env2 = env.clone();
+        let (rep, saved) = tokio::task::spawn_blocking(move || {
+            let r = evals::save(&env2, &mut rep);
+            (rep, r)
+        })
+        .await
+        .map_err(|e| ToolError::new("internal", format!("eval storage failed: {e}")))?;
+        let eval_id = saved?;
+        let mut out = json!({
+            "status": "completed",
+            "eval_id": eval_id,
+            "stats": evals::stats_of(&rep),
+            "result": rep,
+        });
+        if !warnings.is_empty() {
+            out["warnings"] = json!(warnings);
+        }
+        Ok(out)
+    }
+
     async fn alc_continue(&self, a: Args<'_>, ctx: &RequestContext<RoleServer>) -> ToolResult {
         let sid = a.req_str("session_id")?;
         let id = parse_session(sid)?;
@@ -1597,21 +1878,21 @@ impl AlcServer {
 
     async fn alc_sessions(&self, a: Args<'_>) -> ToolResult {
         let status = a.str("status")?.unwrap_or("all");
-        let phases: Option<Vec<Phase>> = match status {
-            "all" => None,
-            "active" => Some(vec![Phase::Queued, Phase::Running, Phase::Paused]),
-            "paused" => Some(vec![Phase::Paused]),
-            "running" => Some(vec![Phase::Queued, Phase::Running]),
-            "resumable" => Some(vec![]),
-            "completed" => Some(vec![Phase::Completed]),
-            "failed" => Some(vec![Phase::Failed]),
-            "cancelled" => Some(vec![Phase::Cancelled]),
-            other => {
-                return Err(ToolError::invalid(format!(
-                    "`status`: unknown value '{other}' (active, paused, running, resumable, completed, failed, cancelled, all)"
-                )))
-            }
-        };
+        const STATUSES: &[&str] = &[
+            "active",
+            "paused",
+            "running",
+            "resumable",
+            "completed",
+            "failed",
+            "cancelled",
+            "all",
+        ];
+        if !STATUSES.contains(&status) {
+            return Err(ToolError::invalid(format!(
+                "`status`: unknown value '{status}' (active, paused, running, resumable, completed, failed, cancelled, all)"
+            )));
+        }
         let strategy = a.str("strategy")?;
         let kind = a.str("kind")?;
         let since = a.u64("since")?;
@@ -1620,27 +1901,45 @@ impl AlcServer {
             return Err(ToolError::invalid("`limit` must be between 1 and 1000"));
         }
         let offset = a.u64("offset")?.unwrap_or(0) as usize;
-        let mut all: Vec<Snapshot> = match &phases {
-            Some(p) if p.is_empty() => Vec::new(),
-            _ => self.engine().list(&ListFilter {
-                phases: phases.clone().unwrap_or_default(),
-                limit: usize::MAX,
-                ..ListFilter::default()
-            }),
-        };
-        all.retain(|s| {
-            strategy.is_none_or(|st| s.labels.get("strategy").map(String::as_str) == Some(st))
-                && kind
-                    .is_none_or(|k| s.labels.get("kind").map(String::as_str).unwrap_or("run") == k)
-                && since.is_none_or(|t| s.updated_at >= t as i64)
+        // Sessions hosted here, then the journal rows of every other process.
+        let hosted = self.engine().list(&ListFilter {
+            limit: usize::MAX,
+            ..ListFilter::default()
         });
-        all.sort_by_key(|s| std::cmp::Reverse((s.updated_at, s.created_at)));
+        let hosted_ids: HashSet<SessionId> = hosted.iter().map(|s| s.session_id.clone()).collect();
+        let mut all: Vec<Listed> = hosted
+            .into_iter()
+            .map(|s| Listed::Hosted(Box::new(s)))
+            .collect();
+        if let Some(j) = self.inner.journal.get() {
+            // Leases of dead processes are void: their sessions are resumable.
+            let _ = j.void_dead_leases();
+            let rows = j
+                .open_sessions(&RowFilter::default())
+                .map_err(|e| ToolError::new("io_error", format!("session journal: {e}")))?;
+            all.extend(
+                rows.into_iter()
+                    .filter(|r| !hosted_ids.contains(&r.session_id))
+                    .map(|r| Listed::Row(Box::new(r))),
+            );
+        }
+        all.retain(|l| {
+            let labels = l.labels();
+            status_matches(status, l.status())
+                && strategy.is_none_or(|st| labels.get("strategy").map(String::as_str) == Some(st))
+                && kind.is_none_or(|k| labels.get("kind").map(String::as_str).unwrap_or("run") == k)
+                && since.is_none_or(|t| l.updated_at() >= t as i64)
+        });
+        all.sort_by_key(|l| std::cmp::Reverse((l.updated_at(), l.created_at())));
         let total = all.len();
         let page: Vec<Value> = all
             .iter()
             .skip(offset)
             .take(limit as usize)
-            .map(|s| self.relabel(session_entry(s), s))
+            .map(|l| match l {
+                Listed::Hosted(s) => self.relabel(session_entry(s), s),
+                Listed::Row(r) => row_entry(r, self.inner.journal.get().map(|j| j.as_ref())),
+            })
             .collect();
         let has_more = offset + page.len() < total;
         Ok(json!({"sessions": page, "total": total, "has_more": has_more}))
@@ -1767,6 +2066,13 @@ impl AlcServer {
             "alc_pkg_link" => self.pkg_op(args, packages::pkg_link).await,
             "alc_pkg_unlink" => self.pkg_op(args, packages::pkg_unlink).await,
             "alc_init" => self.pkg_op(args, packages::init).await,
+            "alc_eval" => self.alc_eval(a, ctx).await,
+            "alc_eval_history" => self.pkg_op(args, evals::history).await,
+            "alc_eval_detail" => self.pkg_op(args, evals::detail).await,
+            "alc_eval_compare" => self.pkg_op(args, evals::compare).await,
+            "alc_scenario_list" => self.pkg_op(args, evals::scenario_list).await,
+            "alc_scenario_show" => self.pkg_op(args, evals::scenario_show).await,
+            "alc_scenario_install" => self.pkg_op(args, evals::scenario_install).await,
             _ => unreachable!("checked by call_tool"),
         }
     }

@@ -147,7 +147,14 @@ async fn tools_have_schemas_and_results_mirror_text() {
             "alc_pkg_remove",
             "alc_pkg_link",
             "alc_pkg_unlink",
-            "alc_init"
+            "alc_init",
+            "alc_eval",
+            "alc_eval_history",
+            "alc_eval_detail",
+            "alc_eval_compare",
+            "alc_scenario_list",
+            "alc_scenario_show",
+            "alc_scenario_install"
         ]
     );
     for t in tools {
