@@ -380,7 +380,10 @@ fn every_bundled_package_has_an_end_to_end_test_and_a_spec() {
         }
     }
     let listed: Vec<String> = E2E_PACKAGES.iter().map(|s| s.to_string()).collect();
-    assert_eq!(runnable, listed, "update the e2e! list (strategies, not libraries)");
+    assert_eq!(
+        runnable, listed,
+        "update the e2e! list (strategies, not libraries)"
+    );
     assert!(runnable.len() >= 20, "{} strategies", runnable.len());
 }
 

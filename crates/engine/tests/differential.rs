@@ -81,13 +81,14 @@ enum Res {
 }
 
 fn strip_positions(mut m: &str) -> String {
-    loop {
-        let Some(rest) = m.strip_prefix("session:") else { break };
+    while let Some(rest) = m.strip_prefix("session:") {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
             break;
         }
-        let Some(rest) = rest[digits..].strip_prefix(": ") else { break };
+        let Some(rest) = rest[digits..].strip_prefix(": ") else {
+            break;
+        };
         m = rest;
     }
     m.to_string()
@@ -145,7 +146,10 @@ fn engine_result(t: &alc_core::Terminal) -> Res {
 async fn preemptions(engine: &Engine, id: &SessionId) -> usize {
     let mut stream = engine.observe(id, 0).expect("observe");
     let mut n = 0;
-    while let Some(item) = tokio::time::timeout(HANG, stream.next()).await.expect("events") {
+    while let Some(item) = tokio::time::timeout(HANG, stream.next())
+        .await
+        .expect("events")
+    {
         match item {
             ObserveItem::Event { event } => {
                 if let EventBody::PhaseChanged {
@@ -197,7 +201,10 @@ async fn same_under_both(src: &str) -> Res {
     let expected = reference(src);
     let mut scripts = vec![src.to_string()];
     for _ in 0..3 {
-        scripts.push(format!("{HEADER}{}\nreturn table.concat(out, \",\")", burst_src(1, 150_000)));
+        scripts.push(format!(
+            "{HEADER}{}\nreturn table.concat(out, \",\")",
+            burst_src(1, 150_000)
+        ));
     }
     let got = run_engine_batch(&e, &scripts).await;
     assert_eq!(got[0].0, expected, "engine and reference differ on:\n{src}");
@@ -712,7 +719,10 @@ impl Gen {
             5 => ("a", "__len"),
             _ => ("t, k, v", "__newindex"),
         };
-        self.line(ind, &format!("do local mt{id} = {{{field} = function({params})"));
+        self.line(
+            ind,
+            &format!("do local mt{id} = {{{field} = function({params})"),
+        );
         self.block(Self::inner(ctx), ind + 1);
         let ret = match which {
             0 => "return \"C\" .. a".to_string(),
@@ -830,14 +840,25 @@ async fn random_scripts_match_a_synchronous_evaluator() {
         panic!(
             "{} of {cases} scripts differ; first ones:\n{}",
             failures.len(),
-            failures.iter().take(3).cloned().collect::<Vec<_>>().join("\n")
+            failures
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     if cases >= 100 {
         for (k, c) in KINDS.iter().zip(totals) {
-            assert!(c >= 5, "construct {k:?} generated only {c} times: {summary}");
+            assert!(
+                c >= 5,
+                "construct {k:?} generated only {c} times: {summary}"
+            );
         }
-        assert!(pauses_total > cases as usize, "too few pauses: {pauses_total}");
+        assert!(
+            pauses_total > cases as usize,
+            "too few pauses: {pauses_total}"
+        );
         assert!(
             preempted_scripts >= cases as usize / 10,
             "too few scripts were preempted: {preempted_scripts}"
@@ -876,7 +897,10 @@ async fn spinner_under_wrap_pcall_index_is_preempted_on_one_worker() {
         .spawn(code_spec(r#"return alc.llm("q")"#, json!({})))
         .await
         .unwrap();
-    let (t, pauses) = drive(&e, &quick, |q| Answer::text(None, answer_for(&prompt_of(q)))).await;
+    let (t, pauses) = drive(&e, &quick, |q| {
+        Answer::text(None, answer_for(&prompt_of(q)))
+    })
+    .await;
     assert_eq!(completed(&t), json!("A(q)"));
     assert_eq!(pauses.len(), 1);
     let until = e
@@ -949,7 +973,10 @@ return table.concat(out, ",")
 "#
     );
     let r = same_under_both(&src).await;
-    assert!(matches!(r, Res::Ok(ref s) if s.contains("1>2>A(L3.1.1)")), "{r:?}");
+    assert!(
+        matches!(r, Res::Ok(ref s) if s.contains("1>2>A(L3.1.1)")),
+        "{r:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1076,7 +1103,10 @@ return table.concat(out, ",")
     assert_eq!(expected, Res::Ok("a,A(after)".into()));
     let mut scripts = vec![src.clone()];
     for _ in 0..3 {
-        scripts.push(format!("{HEADER}{}\nreturn table.concat(out, \",\")", burst_src(1, 400_000)));
+        scripts.push(format!(
+            "{HEADER}{}\nreturn table.concat(out, \",\")",
+            burst_src(1, 400_000)
+        ));
     }
     let got = run_engine_batch(&e, &scripts).await;
     assert_eq!(got[0].0, expected, "engine and reference differ on:\n{src}");
