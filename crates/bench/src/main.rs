@@ -16,6 +16,8 @@ use alc_engine::{Engine, HostServices, NoModules};
 use serde_json::json;
 
 struct Options {
+    /// Run only this part (`paused`, `resume`, `spawn`, `cancel`, `fib`), for profiling.
+    only: Option<String>,
     sessions: usize,
     resume_iters: usize,
     spawn_iters: usize,
@@ -25,11 +27,15 @@ struct Options {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) != Some("engine") {
-        eprintln!("usage: alc-bench engine [--json] [--sessions N] [--quick]");
+        eprintln!("usage: alc-bench engine [--json] [--sessions N] [--quick] [--only PART]");
         std::process::exit(2);
     }
     let quick = args.iter().any(|a| a == "--quick");
     let mut opts = Options {
+        only: args
+            .iter()
+            .position(|a| a == "--only")
+            .and_then(|i| args.get(i + 1).cloned()),
         sessions: if quick { 10_000 } else { 100_000 },
         resume_iters: if quick { 20_000 } else { 100_000 },
         spawn_iters: if quick { 2_000 } else { 10_000 },
@@ -102,11 +108,29 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn run_all(o: &Options) -> serde_json::Value {
-    let paused = paused_memory(o.sessions).await;
-    let resume = resume_overhead(o.resume_iters).await;
-    let spawn = spawn_latency(o.spawn_iters).await;
-    let cancel = cancel_latency(o.cancel_trials).await;
-    let fib = fib27().await;
+    let run = |part: &str| o.only.as_deref().is_none_or(|only| only == part);
+    let skipped = || json!(null);
+    let paused = if run("paused") {
+        paused_memory(o.sessions).await
+    } else {
+        skipped()
+    };
+    let resume = if run("resume") {
+        resume_overhead(o.resume_iters).await
+    } else {
+        skipped()
+    };
+    let spawn = if run("spawn") {
+        spawn_latency(o.spawn_iters).await
+    } else {
+        skipped()
+    };
+    let cancel = if run("cancel") {
+        cancel_latency(o.cancel_trials).await
+    } else {
+        skipped()
+    };
+    let fib = if run("fib") { fib27().await } else { skipped() };
     json!({
         "machine": {
             "cpu": cpu_model(),

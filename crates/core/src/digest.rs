@@ -12,8 +12,14 @@ pub fn digest_request(req: &QueryRequest) -> String {
 
 /// First 16 bytes of SHA-256 of `bytes`, as 32 lowercase hex.
 pub fn digest_bytes(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let hash = Sha256::digest(bytes);
-    hash[..16].iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(32);
+    for b in &hash[..16] {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0x0f)] as char);
+    }
+    out
 }
 
 #[cfg(test)]

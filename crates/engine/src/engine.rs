@@ -1183,6 +1183,10 @@ fn after_transition(
 
 fn arm_timers(inner: &Inner, cell: &Arc<SessionCell>, effects: &alc_core::Effects, now: i64) {
     for t in &effects.timers {
+        if t.kind == alc_core::TimerKind::IdleTtl && cell.idle_armed.swap(true, Ordering::AcqRel) {
+            // An earlier idle entry is pending; it re-arms itself when it fires.
+            continue;
+        }
         let after = Duration::from_millis((t.due_at - now).max(0) as u64);
         inner.timers.arm(cell, after, (t.kind.clone(), t.version));
     }
@@ -1192,9 +1196,28 @@ fn fire_timer(inner: &Inner, cell: Arc<SessionCell>, (kind, version): TimerKind)
     let input = match kind {
         alc_core::TimerKind::Deadline => Input::Deadline,
         alc_core::TimerKind::IdleTtl => {
-            if cell.state.lock().core.version != version {
+            cell.idle_armed.store(false, Ordering::Release);
+            let st = cell.state.lock();
+            if st.core.version != version {
+                // Active since this entry was armed: wait for the idle time counted
+                // from the last activity, if the session is still paused.
+                let ttl = st.core.limits.idle_ttl_ms;
+                if st.core.phase == Phase::Paused {
+                    if let Some(ttl) = ttl {
+                        let due = st.core.last_activity_at.saturating_add(ttl as i64);
+                        let after = Duration::from_millis((due - now_ms(inner)).max(0) as u64);
+                        let current = st.core.version;
+                        drop(st);
+                        if !cell.idle_armed.swap(true, Ordering::AcqRel) {
+                            inner
+                                .timers
+                                .arm(&cell, after, (alc_core::TimerKind::IdleTtl, current));
+                        }
+                    }
+                }
                 return;
             }
+            drop(st);
             Input::IdleTtl {
                 durable: inner.durable,
             }

@@ -45,6 +45,11 @@ pub struct SessionCell {
     /// Step time not yet reported in whole milliseconds (µs), so that many short steps
     /// still add up in `cpu_ms` and count against the CPU limit.
     pub cpu_carry_us: AtomicU64,
+    /// Whether an idle-TTL timer of this session is in the timer heap. Each pause and
+    /// accepted answer re-arms the idle TTL; only the first arming pushes an entry, and
+    /// a fired entry whose session has been active since re-arms itself for the new due
+    /// time, so the heap holds at most one idle entry per session.
+    pub idle_armed: std::sync::atomic::AtomicBool,
 }
 
 impl SessionCell {
@@ -65,6 +70,7 @@ impl SessionCell {
             changed,
             log,
             cpu_carry_us: AtomicU64::new(0),
+            idle_armed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

@@ -103,13 +103,18 @@ impl Timers {
         let mut g = self.shared.heap.lock();
         g.1 += 1;
         let seq = g.1;
+        let due = Instant::now() + after;
+        // The timer thread only needs waking when the new entry is due first.
+        let earliest = g.0.peek().is_none_or(|Reverse(head)| due < head.due);
         g.0.push(Reverse(Entry {
-            due: Instant::now() + after,
+            due,
             seq,
             cell: Arc::downgrade(cell),
             kind,
         }));
-        self.shared.wake.notify_one();
+        if earliest {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Stops the thread.
