@@ -16,12 +16,13 @@ use alc_engine::{Engine, HostServices, NoModules};
 use serde_json::json;
 
 struct Options {
-    /// Run only this part (`paused`, `resume`, `spawn`, `cancel`, `fib`), for profiling.
+    /// Run only this part (`paused`, `resume`, `spawn`, `cancel`, `fib`, `replay`).
     only: Option<String>,
     sessions: usize,
     resume_iters: usize,
     spawn_iters: usize,
     cancel_trials: usize,
+    replay_steps: usize,
 }
 
 fn main() {
@@ -40,6 +41,7 @@ fn main() {
         resume_iters: if quick { 20_000 } else { 100_000 },
         spawn_iters: if quick { 2_000 } else { 10_000 },
         cancel_trials: if quick { 20 } else { 100 },
+        replay_steps: if quick { 20_000 } else { 100_000 },
     };
     if let Some(i) = args.iter().position(|a| a == "--sessions") {
         opts.sessions = args
@@ -131,6 +133,11 @@ async fn run_all(o: &Options) -> serde_json::Value {
         skipped()
     };
     let fib = if run("fib") { fib27().await } else { skipped() };
+    let replay = if run("replay") {
+        replay_throughput(o.replay_steps).await
+    } else {
+        skipped()
+    };
     json!({
         "machine": {
             "cpu": cpu_model(),
@@ -152,6 +159,8 @@ async fn run_all(o: &Options) -> serde_json::Value {
         "fib27_ms": fib["engine_ms"],
         "fib27_plain_lua_ms": fib["plain_ms"],
         "fib27_ratio": fib["ratio"],
+        "replay_steps": replay["steps"],
+        "replay_steps_per_s": replay["steps_per_s"],
     })
 }
 
@@ -325,4 +334,74 @@ async fn fib27() -> serde_json::Value {
 
 fn mlua_plain() -> mlua::Lua {
     mlua::Lua::new()
+}
+
+/// Replay throughput (engine.md §11): a SQLite journal of one session with `steps`
+/// answered `alc.llm` calls; a second engine on the same database is given the next
+/// answer, rebuilds the session by replaying every recorded step, and pauses live again.
+/// steps/s = replayed answers / (resume → next pause).
+async fn replay_throughput(steps: usize) -> serde_json::Value {
+    let dir = std::env::temp_dir().join(format!("alc-bench-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let db = dir.join("alc.db");
+    let start_durable = || {
+        let journal = alc_store::SqliteJournal::open(&db, alc_core::Durability::Normal)
+            .expect("journal opens");
+        let config = EngineConfig {
+            workers: 1,
+            ..EngineConfig::default()
+        };
+        let services = HostServices {
+            modules: Arc::new(NoModules),
+            state: Arc::new(journal.state_store()),
+            state_shares_journal: true,
+            ..HostServices::default()
+        };
+        Engine::start_with_journal(config, Arc::new(journal), services).expect("engine starts")
+    };
+    let a = start_durable();
+    let mut s = spec("for i = 1, 1e9 do alc.llm('p' .. i) end");
+    s.ctx = json!({"budget": {"max_llm_calls": 1_000_000_000u64}});
+    let id = a.spawn(s).await.unwrap();
+    let mut round = 0;
+    for _ in 0..=steps {
+        match a
+            .run_until_pause(&id, Duration::from_secs(60))
+            .await
+            .unwrap()
+        {
+            UntilPause::Paused { snapshot } => round = snapshot.round,
+            other => panic!("expected a pause, got {other:?}"),
+        }
+        if round as usize > steps {
+            break;
+        }
+        let answers = Answers {
+            round: Some(round),
+            answers: vec![Answer::text(None, "a")],
+        };
+        a.resume(&id, answers).await.unwrap();
+    }
+    a.shutdown(alc_engine::ShutdownMode::Drain).await;
+    drop(a);
+    let b = start_durable();
+    let t0 = Instant::now();
+    let answers = Answers {
+        round: Some(round),
+        answers: vec![Answer::text(None, "a")],
+    };
+    b.resume(&id, answers).await.unwrap();
+    match b
+        .run_until_pause(&id, Duration::from_secs(600))
+        .await
+        .unwrap()
+    {
+        UntilPause::Paused { snapshot } => assert_eq!(snapshot.round, round + 1),
+        other => panic!("expected the live pause after replay, got {other:?}"),
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    b.shutdown(alc_engine::ShutdownMode::Cancel).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    json!({"steps": round, "steps_per_s": (round as f64 / secs).round()})
 }
