@@ -36,9 +36,20 @@ pub(crate) fn open_connection(
     conn.busy_timeout(Duration::from_secs(5))
         .map_err(|e| io(path, "cannot configure", e))?;
     // The first statement that reads the file detects a non-SQLite file (SQLITE_NOTADB).
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(|e| io(path, "not an SQLite database or unreadable", e))?;
+    // Switching a new file to WAL needs a moment of exclusive access and does not go
+    // through the busy handler, so two processes opening the same new database at once
+    // retry here for as long as the busy timeout.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mode: String = loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+            Ok(mode) => break mode,
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) if is_busy(&e) => return Err(io(path, "database is busy", e)),
+            Err(e) => return Err(io(path, "not an SQLite database or unreadable", e)),
+        }
+    };
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(io(
             path,
@@ -54,6 +65,15 @@ pub(crate) fn open_connection(
         .map_err(|e| io(path, "cannot configure", e))?;
     migrate(&mut conn, path)?;
     Ok(conn)
+}
+
+/// True for SQLITE_BUSY / SQLITE_LOCKED.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// The SQLite journal: one connection (serialised by a mutex), WAL, `busy_timeout` 5 s; several
