@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use alc_config::{LoadOptions, Settings};
-use alc_core::{Answer, PendingQuery, QueryRequest, TokenSource, TokenUsage};
+use alc_core::{Answer, PendingQuery};
 use alc_engine::{Engine, HostServices};
 use alc_eval::compare::{self, CompareOptions};
 use alc_eval::dataset::{self, Scenario};
@@ -25,7 +25,7 @@ use alc_eval::EvalError;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::answer::scripted::{QueryKind, ScriptedAnswerer, ScriptedQuery, ScriptedReply};
+use crate::answer::scripted::ScriptedAnswerer;
 use crate::run::{exit, Global};
 
 /// Exit code: `--min-pass-rate` not reached (§4.3).
@@ -214,51 +214,10 @@ struct Scripted {
 
 impl Scripted {
     fn answer_one(&self, q: &PendingQuery) -> Answer {
-        let (kind, prompt, system) = match &q.request {
-            QueryRequest::Llm { query } => (
-                QueryKind::Llm,
-                query.prompt.as_str(),
-                query.system.as_deref(),
-            ),
-            QueryRequest::Human { question } => {
-                (QueryKind::Human, question.question.as_str(), None)
-            }
-        };
-        let reply = self
-            .inner
+        self.inner
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .answer(&ScriptedQuery {
-                kind,
-                query_id: q.id.as_str(),
-                prompt,
-                system,
-            });
-        let id = Some(q.id.clone());
-        let mut a = match reply {
-            ScriptedReply::Text { text, usage } => {
-                let mut a = Answer::text(id, text);
-                a.usage = usage.map(|(p, c)| TokenUsage {
-                    prompt_tokens: Some(p),
-                    completion_tokens: Some(c),
-                    cached_tokens: None,
-                    reasoning_tokens: None,
-                    source: TokenSource::Provided,
-                });
-                a
-            }
-            ScriptedReply::AskStatus(s) => {
-                let status = if s == "declined" {
-                    alc_core::AskStatus::Declined
-                } else {
-                    alc_core::AskStatus::Cancelled
-                };
-                Answer::ask_status(id, status)
-            }
-            ScriptedReply::NoMatch { message } => Answer::error(id, "scripted_no_match", message),
-        };
-        a.meta.answerer = Some("scripted".into());
-        a
+            .answer_pending(q)
     }
 }
 

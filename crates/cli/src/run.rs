@@ -21,15 +21,14 @@ use alc_config::{LoadOptions, Settings};
 use alc_core::WaitError;
 use alc_core::{
     Answer, AnswerMeta, Answers, AskStatus, CancelCode, CancelReason, EventBody, ObserveItem,
-    Outcome, PendingQuery, Program, QueryRequest, SessionId, SessionSpec, Snapshot, TokenSource,
-    TokenUsage, UntilPause,
+    Outcome, PendingQuery, Program, QueryRequest, SessionId, SessionSpec, Snapshot, UntilPause,
 };
 use alc_engine::{Engine, HostServices};
 use alc_llm::{Client, ProviderError};
 use clap::Args;
 use serde_json::Value;
 
-use crate::answer::scripted::{QueryKind, ScriptedAnswerer, ScriptedQuery, ScriptedReply};
+use crate::answer::scripted::ScriptedAnswerer;
 use crate::answer::terminal::{HumanPrompt, LlmPrompt, TerminalAnswerer, TerminalReply};
 use crate::progress::Progress;
 use alc_mcp::wire as payload;
@@ -842,49 +841,9 @@ fn answer_one(
     round: u64,
     issued_at: i64,
 ) -> Result<Answer, Stop> {
-    let id = Some(q.id.clone());
     match answerer {
         Answerer::Scripted(s) => {
-            let (kind, prompt, system) = match &q.request {
-                QueryRequest::Llm { query } => (
-                    QueryKind::Llm,
-                    query.prompt.as_str(),
-                    query.system.as_deref(),
-                ),
-                QueryRequest::Human { question } => {
-                    (QueryKind::Human, question.question.as_str(), None)
-                }
-            };
-            let reply = s.answer(&ScriptedQuery {
-                kind,
-                query_id: q.id.as_str(),
-                prompt,
-                system,
-            });
-            let mut a = match reply {
-                ScriptedReply::Text { text, usage } => {
-                    let mut a = Answer::text(id, text);
-                    a.usage = usage.map(|(p, c)| TokenUsage {
-                        prompt_tokens: Some(p),
-                        completion_tokens: Some(c),
-                        cached_tokens: None,
-                        reasoning_tokens: None,
-                        source: TokenSource::Provided,
-                    });
-                    a
-                }
-                ScriptedReply::AskStatus(s) => {
-                    let status = if s == "declined" {
-                        AskStatus::Declined
-                    } else {
-                        AskStatus::Cancelled
-                    };
-                    Answer::ask_status(id, status)
-                }
-                ScriptedReply::NoMatch { message } => {
-                    Answer::error(id, "scripted_no_match", message)
-                }
-            };
+            let mut a = s.answer_pending(q);
             a.meta = meta("scripted");
             Ok(a)
         }

@@ -3,14 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use alc_core::{
-    Answer, AnswerMeta, AskStatus, PendingQuery, QueryRequest, Snapshot, TokenSource, TokenUsage,
-};
+use alc_core::{Answer, PendingQuery, QueryRequest, Snapshot, TokenUsage};
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::args::ToolError;
-use crate::scripted::{QueryKind, ScriptedAnswerer, ScriptedQuery, ScriptedReply};
+use crate::scripted::ScriptedAnswerer;
 
 /// Where per-call progress lines go: the in-flight call's reporter, if any.
 pub type Listener = Arc<Mutex<Option<UnboundedSender<String>>>>;
@@ -203,54 +201,13 @@ pub fn scripted_answers(
     let humans = s.has_human_rules();
     let mut out = Vec::new();
     for q in open {
-        let (kind, prompt, system) = match &q.request {
-            QueryRequest::Llm { query } => (
-                QueryKind::Llm,
-                query.prompt.as_str(),
-                query.system.as_deref(),
-            ),
-            QueryRequest::Human { question } => {
-                if !humans {
-                    continue;
-                }
-                (QueryKind::Human, question.question.as_str(), None)
-            }
-        };
-        let id = Some(q.id.clone());
-        let reply = s.answer(&ScriptedQuery {
-            kind,
-            query_id: q.id.as_str(),
-            prompt,
-            system,
-        });
-        let mut a = match reply {
-            ScriptedReply::Text { text, usage } => {
-                let mut a = Answer::text(id, text);
-                a.usage = usage.map(|(p, c)| TokenUsage {
-                    prompt_tokens: Some(p),
-                    completion_tokens: Some(c),
-                    cached_tokens: None,
-                    reasoning_tokens: None,
-                    source: TokenSource::Provided,
-                });
-                a
-            }
-            ScriptedReply::AskStatus(st) => {
-                let status = if st == "declined" {
-                    AskStatus::Declined
-                } else {
-                    AskStatus::Cancelled
-                };
-                Answer::ask_status(id, status)
-            }
-            ScriptedReply::NoMatch { message } => Answer::error(id, "scripted_no_match", message),
-        };
-        a.meta = AnswerMeta {
-            answerer: Some("scripted".into()),
-            latency_ms: Some(0),
-            ..AnswerMeta::default()
-        };
-        if matches!(kind, QueryKind::Llm) {
+        let is_llm = matches!(q.request, QueryRequest::Llm { .. });
+        if !is_llm && !humans {
+            continue;
+        }
+        let mut a = s.answer_pending(q);
+        a.meta.latency_ms = Some(0);
+        if is_llm {
             if let Some(tx) = progress.lock().expect("listener lock").as_ref() {
                 let _ = tx.send(answered_message(&a, "scripted"));
             }
@@ -274,7 +231,7 @@ mod tests {
             completion_tokens: Some(12),
             cached_tokens: None,
             reasoning_tokens: None,
-            source: TokenSource::Definite,
+            source: alc_core::TokenSource::Definite,
         });
         a.meta.provider = Some("openai".into());
         a.meta.model = Some("gpt-4o-mini".into());

@@ -240,6 +240,51 @@ impl ScriptedAnswerer {
     /// kind). Placeholders `{{prompt}}`, `{{query_id}}` and `{{n}}` are
     /// substituted in the response. When nothing applies the reply is
     /// [`ScriptedReply::NoMatch`] and no state changes.
+    /// Answers one pending engine query: the reply as an `Answer` for that query id
+    /// (text with the rule's usage as `provided`, an `ask_status`, or the
+    /// `scripted_no_match` error), with `meta.answerer = "scripted"`.
+    pub fn answer_pending(&mut self, q: &alc_core::PendingQuery) -> alc_core::Answer {
+        use alc_core::{Answer, AskStatus, QueryRequest, TokenSource, TokenUsage};
+        let (kind, prompt, system) = match &q.request {
+            QueryRequest::Llm { query } => (
+                QueryKind::Llm,
+                query.prompt.as_str(),
+                query.system.as_deref(),
+            ),
+            QueryRequest::Human { question } => {
+                (QueryKind::Human, question.question.as_str(), None)
+            }
+        };
+        let reply = self.answer(&ScriptedQuery {
+            kind,
+            query_id: q.id.as_str(),
+            prompt,
+            system,
+        });
+        let id = Some(q.id.clone());
+        let mut a = match reply {
+            ScriptedReply::Text { text, usage } => {
+                let mut a = Answer::text(id, text);
+                a.usage = usage.map(|(p, c)| TokenUsage {
+                    prompt_tokens: Some(p),
+                    completion_tokens: Some(c),
+                    cached_tokens: None,
+                    reasoning_tokens: None,
+                    source: TokenSource::Provided,
+                });
+                a
+            }
+            ScriptedReply::AskStatus(st) if st == "declined" => {
+                Answer::ask_status(id, AskStatus::Declined)
+            }
+            ScriptedReply::AskStatus(_) => Answer::ask_status(id, AskStatus::Cancelled),
+            ScriptedReply::NoMatch { message } => Answer::error(id, "scripted_no_match", message),
+        };
+        a.meta.answerer = Some("scripted".into());
+        a
+    }
+
+    /// Answers one query described by plain text (see [`ScriptedQuery`]).
     pub fn answer(&mut self, q: &ScriptedQuery) -> ScriptedReply {
         let kind = q.kind;
         let of_kind = |r: &Rule| r.kind == kind;
