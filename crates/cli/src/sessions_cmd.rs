@@ -13,8 +13,8 @@ use std::time::Duration;
 use alc_config::{LoadOptions, Settings};
 use alc_core::{
     Answer, AnswerMeta, Answers, AskStatus, CancelAck, CancelCode, CancelError, CancelReason,
-    Journal, JournalRecord, Outcome, QueryId, QueryRequest, RecordBody, ResumeError, RowFilter,
-    SessionId, SessionRow, SessionStatus, SnapshotOptions, StateError, TokenSource, TokenUsage,
+    Journal, JournalRecord, QueryId, QueryRequest, RecordBody, ResumeError, RowFilter, SessionId,
+    SessionRow, SessionStatus, SnapshotOptions, StateError, TokenSource, TokenUsage,
 };
 use alc_mcp::wire as payload;
 use clap::{Args, Subcommand};
@@ -183,63 +183,6 @@ fn print_json(v: &Value) {
 // ---------------------------------------------------------------------------------------
 // list
 
-/// The listing status of a journal row: `resumable` for an open session no live process
-/// hosts (dead leases are voided before listing), else its phase.
-fn row_status(row: &SessionRow) -> &'static str {
-    if row.status == SessionStatus::Open && row.owner.is_none() {
-        "resumable"
-    } else {
-        row.phase.wire_name()
-    }
-}
-
-/// The first prompt (or question) of a session, from its first `pause` record.
-fn first_prompt(records: &[JournalRecord]) -> Option<String> {
-    records.iter().find_map(|r| match &r.body {
-        RecordBody::Pause { queries, .. } => queries.first().map(|q| match &q.request {
-            QueryRequest::Llm { query } => query.prompt.clone(),
-            QueryRequest::Human { question } => question.question.clone(),
-        }),
-        _ => None,
-    })
-}
-
-/// One entry of the `alc_sessions` result (interfaces.md §2.9) from a journal row.
-fn entry(row: &SessionRow, journal: &dyn Journal) -> Value {
-    let status = row_status(row);
-    let task_hint = match row.labels.get("task_hint") {
-        Some(h) => Some(h.clone()),
-        None => journal
-            .read(&row.session_id, 1)
-            .ok()
-            .and_then(|r| first_prompt(&r))
-            .map(|p| run::preview(&p, 100)),
-    };
-    let owner = if row.status == SessionStatus::Open && row.owner.is_some() {
-        "other_process"
-    } else {
-        "none"
-    };
-    let mut v = json!({
-        "session_id": row.session_id.as_str(),
-        "kind": row.labels.get("kind").map(String::as_str).unwrap_or("run"),
-        "strategy": row.labels.get("strategy"),
-        "status": status,
-        "round": row.round,
-        "answerer": row.labels.get("answerer").map(String::as_str).unwrap_or("host"),
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "llm_calls": row.metrics.as_ref().map_or(0, |m| m.llm_calls),
-        "task_hint": task_hint,
-        "owner": owner,
-        "resumable": status == "resumable",
-    });
-    if let Some(Outcome::Cancelled { reason, .. }) = &row.outcome {
-        v["reason"] = json!(reason);
-    }
-    v
-}
-
 fn status_matches(filter: &str, status: &str) -> bool {
     match filter {
         "all" => true,
@@ -284,7 +227,7 @@ fn list(a: ListArgs, settings: &Settings) -> u8 {
     };
     let mut rows: Vec<SessionRow> = rows
         .into_iter()
-        .filter(|r| status_matches(&a.status, row_status(r)))
+        .filter(|r| status_matches(&a.status, payload::row_status(r)))
         .filter(|r| {
             a.strategy
                 .as_deref()
@@ -296,7 +239,7 @@ fn list(a: ListArgs, settings: &Settings) -> u8 {
     let page: Vec<Value> = rows
         .iter()
         .take(a.limit)
-        .map(|r| entry(r, &journal))
+        .map(|r| payload::row_entry(r, Some(&journal)))
         .collect();
     let has_more = page.len() < total;
     if a.json {
@@ -452,7 +395,7 @@ fn show_with(a: &ShowArgs, id: &SessionId, host: &Host) -> u8 {
     } else {
         Vec::new()
     };
-    let status = row_status(&row);
+    let status = payload::row_status(&row);
     let mut doc = match serde_json::to_value(&snap) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),

@@ -12,7 +12,7 @@ use alc_core::{
     SessionSpec, Snapshot, SnapshotOptions, SpawnError, TokenSource, TokenUsage, UntilPause,
     WaitError,
 };
-use alc_core::{Journal, RecordBody, RowFilter, SessionRow, SessionStatus};
+use alc_core::{Journal, RowFilter, SessionRow};
 use alc_engine::{Engine, ListFilter, PackageRoots};
 use alc_pkg::PkgEnv;
 use rmcp::model::{
@@ -554,7 +554,7 @@ impl Listed {
     fn status(&self) -> &'static str {
         match self {
             Listed::Hosted(s) => phase_status(s.phase),
-            Listed::Row(r) => row_status(r),
+            Listed::Row(r) => wire::row_status(r),
         }
     }
 
@@ -579,60 +579,6 @@ fn status_matches(filter: &str, status: &str) -> bool {
         "active" => status == "running" || status == "paused",
         f => f == status,
     }
-}
-
-/// The listing status of a journal row not hosted here: `resumable` for an open session
-/// whose lease is void (no live process hosts it), else its phase.
-fn row_status(row: &SessionRow) -> &'static str {
-    if row.status == SessionStatus::Open && row.owner.is_none() {
-        "resumable"
-    } else {
-        row.phase.wire_name()
-    }
-}
-
-/// An `alc_sessions` entry (§2.9) of a journal row not hosted by this process.
-fn row_entry(row: &SessionRow, journal: Option<&dyn Journal>) -> Value {
-    let status = row_status(row);
-    let task_hint = match row.labels.get("task_hint") {
-        Some(h) => Some(h.clone()),
-        None => journal
-            .and_then(|j| j.read(&row.session_id, 1).ok())
-            .and_then(|records| {
-                records.iter().find_map(|r| match &r.body {
-                    RecordBody::Pause { queries, .. } => {
-                        queries.first().map(|q| match &q.request {
-                            QueryRequest::Llm { query } => preview(&query.prompt, 100),
-                            QueryRequest::Human { question } => preview(&question.question, 100),
-                        })
-                    }
-                    _ => None,
-                })
-            }),
-    };
-    let owner = if row.status == SessionStatus::Open && row.owner.is_some() {
-        "other_process"
-    } else {
-        "none"
-    };
-    let mut v = json!({
-        "session_id": row.session_id.as_str(),
-        "kind": row.labels.get("kind").map(String::as_str).unwrap_or("run"),
-        "strategy": row.labels.get("strategy"),
-        "status": status,
-        "round": row.round,
-        "answerer": row.labels.get("answerer").map(String::as_str).unwrap_or("host"),
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "llm_calls": row.metrics.as_ref().map_or(0, |m| m.llm_calls),
-        "task_hint": task_hint,
-        "owner": owner,
-        "resumable": status == "resumable",
-    });
-    if let Some(Outcome::Cancelled { reason, .. }) = &row.outcome {
-        v["reason"] = json!(reason);
-    }
-    v
 }
 
 fn usage_of(v: Option<&Value>) -> Result<Option<TokenUsage>, ToolError> {
@@ -1938,7 +1884,7 @@ impl AlcServer {
             .take(limit as usize)
             .map(|l| match l {
                 Listed::Hosted(s) => self.relabel(session_entry(s), s),
-                Listed::Row(r) => row_entry(r, self.inner.journal.get().map(|j| j.as_ref())),
+                Listed::Row(r) => wire::row_entry(r, self.inner.journal.get().map(|j| j.as_ref())),
             })
             .collect();
         let has_more = offset + page.len() < total;

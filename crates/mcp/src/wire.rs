@@ -190,3 +190,60 @@ pub fn pause(snapshot: &Snapshot) -> Value {
     }
     Value::Object(out)
 }
+
+/// The listing status of a journal row not hosted by the caller: `resumable` for an
+/// open session whose lease is void (no live process hosts it), else its phase.
+pub fn row_status(row: &alc_core::SessionRow) -> &'static str {
+    if row.status == alc_core::SessionStatus::Open && row.owner.is_none() {
+        "resumable"
+    } else {
+        row.phase.wire_name()
+    }
+}
+
+/// The first prompt (or question) of a session, from its first `pause` record.
+pub fn first_prompt(records: &[alc_core::JournalRecord]) -> Option<String> {
+    records.iter().find_map(|r| match &r.body {
+        alc_core::RecordBody::Pause { queries, .. } => queries.first().map(|q| match &q.request {
+            QueryRequest::Llm { query } => query.prompt.clone(),
+            QueryRequest::Human { question } => question.question.clone(),
+        }),
+        _ => None,
+    })
+}
+
+/// An `alc_sessions` entry (interfaces.md §2.9) of a journal row not hosted by the
+/// caller; `task_hint` falls back to the first prompt read from `journal`.
+pub fn row_entry(row: &alc_core::SessionRow, journal: Option<&dyn alc_core::Journal>) -> Value {
+    let status = row_status(row);
+    let task_hint = match row.labels.get("task_hint") {
+        Some(h) => Some(h.clone()),
+        None => journal
+            .and_then(|j| j.read(&row.session_id, 1).ok())
+            .and_then(|records| first_prompt(&records))
+            .map(|p| p.chars().take(100).collect::<String>()),
+    };
+    let owner = if row.status == alc_core::SessionStatus::Open && row.owner.is_some() {
+        "other_process"
+    } else {
+        "none"
+    };
+    let mut v = json!({
+        "session_id": row.session_id.as_str(),
+        "kind": row.labels.get("kind").map(String::as_str).unwrap_or("run"),
+        "strategy": row.labels.get("strategy"),
+        "status": status,
+        "round": row.round,
+        "answerer": row.labels.get("answerer").map(String::as_str).unwrap_or("host"),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "llm_calls": row.metrics.as_ref().map_or(0, |m| m.llm_calls),
+        "task_hint": task_hint,
+        "owner": owner,
+        "resumable": status == "resumable",
+    });
+    if let Some(Outcome::Cancelled { reason, .. }) = &row.outcome {
+        v["reason"] = json!(reason);
+    }
+    v
+}
