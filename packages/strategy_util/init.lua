@@ -1,9 +1,10 @@
 --- strategy_util: shared helpers of the bundled strategies (a library, no `run`).
 ---
 --- Text helpers for reading model replies (tagged lines, final answers, scores, lists),
---- the answer key and majority vote used by the voting strategies, and two host
---- helpers that degrade gracefully when the host lacks the feature (`alc.array`,
---- `alc.stats`). Use it with `local U = require("strategy_util")`.
+--- the answer key and majority vote used by the voting strategies, and host helpers
+--- that degrade gracefully when the host lacks the feature (`alc.array`, `alc.stats`,
+--- the budget functions behind `calls_left` and `fit`). Use it with
+--- `local U = require("strategy_util")`.
 --- Spec helpers (a mocked `alc`) live in the sub-module `strategy_util.testing`.
 
 local M = {}
@@ -116,6 +117,54 @@ function M.numbered(items)
   local out = {}
   for i, s in ipairs(items) do out[i] = string.format("%d. %s", i, s) end
   return table.concat(out, "\n")
+end
+
+--- LLM calls the session may still make: the `llm_calls` of `alc.budget_remaining()`
+--- (0 once `alc.budget_check()` reports any limit spent), or math.huge when no call
+--- limit is in effect or the host has no budget functions.
+function M.calls_left()
+  if type(alc.budget_check) == "function" and alc.budget_check() == false then return 0 end
+  if type(alc.budget_remaining) ~= "function" then return math.huge end
+  local r = alc.budget_remaining()
+  if type(r) ~= "table" or type(r.llm_calls) ~= "number" then return math.huge end
+  return r.llm_calls
+end
+
+--- How many of `want` calls fit in the budget when `reserve` calls must stay
+--- available for later steps: min(want, calls_left() - reserve), never below 0.
+function M.fit(want, reserve)
+  local room = M.calls_left() - (reserve or 0)
+  if room < 0 then room = 0 end
+  if want < room then return want end
+  return math.floor(room)
+end
+
+--- The integer knob `ctx[name]` of strategy `who`: `default` when it is absent, else
+--- the value (an integral float is accepted), checked to be an integer of at least
+--- `min`; anything else raises an error naming the strategy and the knob.
+function M.int_knob(who, ctx, name, default, min)
+  local v = ctx[name]
+  if v == nil then return default end
+  if type(v) ~= "number" or v ~= math.floor(v) or v == math.huge or v == -math.huge then
+    error(string.format("%s: ctx.%s must be an integer, got %s", who, name, type(v) == "string" and
+      string.format("%q", v) or tostring(v)), 2)
+  end
+  v = math.tointeger(v) or v
+  if min ~= nil and v < min then
+    error(string.format("%s: ctx.%s must be at least %d, got %s", who, name, min, tostring(v)), 2)
+  end
+  return v
+end
+
+--- The required text `ctx[name]` (default "task") of strategy `who`; an error saying
+--- `ctx.<name> is required` when it is absent, not a string or blank.
+function M.text_knob(who, ctx, name)
+  name = name or "task"
+  local v = ctx[name]
+  if type(v) ~= "string" or M.trim(v) == "" then
+    error(string.format("%s: ctx.%s is required (a non-empty string)", who, name), 2)
+  end
+  return v
 end
 
 return M

@@ -4,7 +4,7 @@
 ---   local T = require("strategy_util.testing")
 ---   local mock, shape = T.mock, T.shape
 ---
---- `mock(answers)` replaces the global `alc` with a fake host serving canned answers
+--- `mock(answers, opts?)` replaces the global `alc` with a fake host serving canned answers
 --- and returns a log of what the strategy asked; `shape(log)` condenses the call
 --- sequence to text; `with_alc(fake, f, ...)` runs `f` under a given `alc` and puts
 --- the previous one back.
@@ -21,9 +21,20 @@ local M = {}
 ---   log.opts[n]    = the options of the n-th prompt (the `opts` of `alc.llm`, as
 ---                    given; for a batch, the item itself)
 ---   log.stats[k]   = the last value recorded with `alc.stats.record(k, v)`
-function M.mock(answers)
+--- With `opts.max_llm_calls`, the fake host also has a call budget like the engine's:
+--- `alc.budget_remaining()` reports `{ llm_calls = <left> }`, `alc.budget_check()`
+--- is false once none are left, and a call or a whole batch that does not fit raises
+--- a `budget_exceeded:` error without using an answer.
+function M.mock(answers, opts)
   local log = { calls = {}, prompts = {}, opts = {}, stats = {} }
   local n = 0
+  local limit = opts and opts.max_llm_calls
+  local function admit(k)
+    if limit == nil or n + k <= limit then return end
+    if k == 1 then error(string.format("budget_exceeded: max_llm_calls (%d) reached (%d used)", limit, n), 0) end
+    error(string.format("budget_exceeded: max_llm_calls (%d) would be exceeded by a batch of %d (%d used)",
+      limit, k, n), 0)
+  end
   local function answer(prompt, opts)
     n = n + 1
     log.prompts[n] = prompt
@@ -35,10 +46,12 @@ function M.mock(answers)
   end
   _G.alc = {
     llm = function(prompt, opts)
+      admit(1)
       log.calls[#log.calls + 1] = { kind = "llm", opts = opts or {} }
       return answer(prompt, opts)
     end,
     llm_batch = function(items)
+      admit(#items)
       log.calls[#log.calls + 1] = { kind = "batch", size = #items, items = items }
       local out = {}
       for i, item in ipairs(items) do out[i] = answer(item.prompt, item) end
@@ -48,6 +61,10 @@ function M.mock(answers)
     log = function() end,
     progress = function() end,
   }
+  if limit ~= nil then
+    _G.alc.budget_remaining = function() return { llm_calls = math.max(0, limit - n) } end
+    _G.alc.budget_check = function() return n < limit end
+  end
   return log
 end
 

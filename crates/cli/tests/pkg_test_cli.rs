@@ -405,3 +405,214 @@ fn package_runs_are_deterministic() {
     let b = run_package("mcts_lite");
     assert_eq!(a["result"]["result"], b["result"]["result"]);
 }
+
+/// `alc run NAME --ctx CTX` with every prompt answered by [`UNIVERSAL_ANSWER`]; the
+/// session must complete. Returns `result.result`.
+fn run_package_with_ctx(name: &str, ctx: serde_json::Value) -> serde_json::Value {
+    let answers = tmp_dir("answers").join(format!("{name}-ctx.jsonl"));
+    std::fs::write(
+        &answers,
+        format!("{}\n", serde_json::json!({ "default": UNIVERSAL_ANSWER })),
+    )
+    .unwrap();
+    let out = alc()
+        .env("ALC_PACKAGES_PATH", packages())
+        .args([
+            "run",
+            name,
+            "--ctx",
+            &ctx.to_string(),
+            "--answerer",
+            &format!("scripted:{}", answers.display()),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{name}: stdout: {stdout}\nstderr: {stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON document");
+    assert_eq!(v["status"], "completed", "{name}: {v}");
+    v["result"]["result"].clone()
+}
+
+/// Checks that `result` has each field with the given JSON type: `s` string, `n`
+/// number, `b` boolean, `a` array, `o` object.
+fn assert_fields(name: &str, result: &serde_json::Value, fields: &[(&str, char)]) {
+    for (field, kind) in fields {
+        let v = &result[*field];
+        let ok = match kind {
+            's' => v.is_string(),
+            'n' => v.is_number(),
+            'b' => v.is_boolean(),
+            'a' => v.is_array(),
+            'o' => v.is_object(),
+            _ => unreachable!("kind {kind}"),
+        };
+        assert!(
+            ok,
+            "{name}: result.{field} should be of kind {kind}: {result}"
+        );
+    }
+}
+
+/// The result fields that callers of the reference packages of the same names read,
+/// with their JSON types, from an end-to-end run with the default inputs.
+#[test]
+fn reference_result_fields_of_reasoning_packages() {
+    let expect: &[(&str, &[(&str, char)])] = &[
+        (
+            "cot",
+            &[("answer", 's'), ("chain", 'a'), ("conclusion", 's')],
+        ),
+        (
+            "sc",
+            &[
+                ("answer", 's'),
+                ("answer_norm", 's'),
+                ("consensus", 's'),
+                ("paths", 'a'),
+                ("votes", 'a'),
+                ("vote_counts", 'o'),
+                ("n_sampled", 'n'),
+                ("total_llm_calls", 'n'),
+            ],
+        ),
+        (
+            "reflect",
+            &[
+                ("answer", 's'),
+                ("output", 's'),
+                ("rounds", 'a'),
+                ("total_rounds", 'n'),
+                ("converged", 'b'),
+            ],
+        ),
+        (
+            "panel",
+            &[("answer", 's'), ("arguments", 'a'), ("synthesis", 's')],
+        ),
+        (
+            "tot",
+            &[
+                ("answer", 's'),
+                ("conclusion", 's'),
+                ("best_path", 'a'),
+                ("best_score", 'n'),
+                ("explored_paths", 'a'),
+                ("tree_stats", 'o'),
+            ],
+        ),
+        (
+            "decompose",
+            &[
+                ("answer", 's'),
+                ("subtasks", 'a'),
+                ("subtask_results", 'a'),
+                ("decomposition_raw", 's'),
+            ],
+        ),
+        (
+            "maieutic",
+            &[
+                ("answer", 's'),
+                ("verdict", 's'),
+                ("synthesis", 's'),
+                ("tree", 'o'),
+                ("evidence", 'o'),
+                ("consistency", 'o'),
+            ],
+        ),
+        (
+            "step_back",
+            &[
+                ("answer", 's'),
+                ("abstractions", 'a'),
+                ("verification", 's'),
+                ("verified", 'b'),
+                ("revised", 'b'),
+            ],
+        ),
+    ];
+    for (name, fields) in expect {
+        let v = run_package(name);
+        assert_fields(name, &v["result"]["result"], fields);
+    }
+}
+
+/// The reference packages' own input names, passed through `--ctx`, shape the run.
+#[test]
+fn reference_inputs_of_reasoning_packages() {
+    use serde_json::json;
+    let task = "What is 6 times 7?";
+
+    let r = run_package_with_ctx("cot", json!({"task": task, "depth": 2, "iterative": true}));
+    assert_eq!(r["chain"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r["total_llm_calls"], 3, "{r}");
+
+    let r = run_package_with_ctx("sc", json!({"task": task, "n": 3}));
+    assert_eq!(r["n_sampled"], 3, "{r}");
+    assert_eq!(r["vote_counts"]["42"], 3, "{r}");
+    assert_eq!(r["answer"], "42", "{r}");
+
+    let r = run_package_with_ctx(
+        "reflect",
+        json!({"task": task, "initial_draft": "draft", "max_rounds": 2, "stop_when": "no_issues"}),
+    );
+    // the scripted critique says NO ISSUES, so the first round converges on the given draft
+    assert_eq!(r["output"], "draft", "{r}");
+    assert_eq!(r["total_rounds"], 1, "{r}");
+    assert_eq!(r["converged"], true, "{r}");
+
+    let r = run_package_with_ctx(
+        "panel",
+        json!({"task": task, "roles": ["optimist", "skeptic"]}),
+    );
+    assert_eq!(r["arguments"][1]["role"], "skeptic", "{r}");
+    assert_eq!(r["arguments"].as_array().unwrap().len(), 2, "{r}");
+
+    let r = run_package_with_ctx(
+        "tot",
+        json!({"task": task, "breadth": 2, "depth": 2, "beam_width": 1}),
+    );
+    assert_eq!(
+        r["tree_stats"],
+        json!({"depth": 2, "breadth": 2, "beam_width": 1}),
+        "{r}"
+    );
+    assert_eq!(r["explored_paths"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["best_path"].as_array().unwrap().len(), 2, "{r}");
+
+    let r = run_package_with_ctx("decompose", json!({"task": task, "max_subtasks": 1}));
+    assert_eq!(r["subtasks"], json!(["Consider the facts."]), "{r}");
+
+    let r = run_package_with_ctx(
+        "maieutic",
+        json!({"proposition": "6 times 7 is 42.", "max_depth": 1}),
+    );
+    // the scripted judgement names no relation, so both explanations count as independent
+    assert_eq!(
+        r["consistency"],
+        json!({"consistent": 0, "contradictory": 0, "independent": 2}),
+        "{r}"
+    );
+    assert_eq!(r["tree"]["proposition"], "6 times 7 is 42.", "{r}");
+
+    let r = run_package_with_ctx(
+        "step_back",
+        json!({"task": task, "abstraction_levels": 2, "domain_hint": "arithmetic"}),
+    );
+    assert_eq!(r["abstractions"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r["abstractions"][1]["level"], 2, "{r}");
+
+    // a budget smaller than the run trims it instead of failing it
+    let r = run_package_with_ctx(
+        "sc",
+        json!({"task": task, "n": 5, "budget": {"max_llm_calls": 2}}),
+    );
+    assert_eq!(r["n_sampled"], 2, "{r}");
+    assert_eq!(r["budget_limited"], true, "{r}");
+}
