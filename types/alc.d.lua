@@ -513,7 +513,7 @@ function alc.state.show(prefix, id) end
 
 ---@class alc.LineageQuery
 ---@field card_id string Start card.
----@field direction? "up"|"down"|"both" Which links to follow (anything else raises).
+---@field direction? "up"|"down"|"both" Which links to follow (default `"up"`; anything else raises).
 ---@field depth? integer Maximum depth (default 10).
 ---@field include_stats? boolean Include node stats (default true).
 ---@field relation_filter? string|string[] Only follow these relations.
@@ -561,6 +561,11 @@ function alc.card.get(card_id) end
 function alc.card.list(filter) end
 
 ---Query cards with predicates, ordering and paging. Journaled.
+---
+---`where`: keys of one table are ANDed; `_and`/`_or` take arrays of predicates, `_not` negates;
+---a table whose keys are all operators (`eq ne lt lte gt gte ["in"] nin exists contains
+---starts_with`) compares the value at its path, any other table descends into a section, a
+---scalar means `eq`. Missing fields: `ne`, `nin` and `exists = false` hold, others do not.
 ---@param query? alc.CardQuery
 ---@return alc.CardSummary[] cards
 function alc.card.find(query) end
@@ -583,13 +588,16 @@ function alc.card.append(card_id, fields) end
 ---@return alc.WriteSamplesResult result
 function alc.card.write_samples(card_id, rows) end
 
----Read sample rows, optionally filtered and paged. Journaled.
+---Read sample rows, optionally filtered and paged (`offset` counts matching rows). Journaled.
 ---@param card_id string
 ---@param opts? alc.ReadSamplesOpts
 ---@return any[] rows Empty when there are no samples.
 function alc.card.read_samples(card_id, opts) end
 
----Bind (or rebind) a name to a card.
+---Bind (or rebind) a name to a card. `set_at` comes from the virtual clock.
+---
+---Errors: `alc.card.alias_set: invalid name '<x>'` (names follow the card-id rule);
+---`alc.card.alias_set: card '<id>' not found`.
 ---@param name string Alias name.
 ---@param card_id string
 ---@param opts? alc.AliasOpts
@@ -854,7 +862,7 @@ function alc.pipe(strategies, ctx, opts) end
 ---
 ---Errors: `alc.eval: scenario is required`; `alc.eval: strategy must be a string package name`;
 ---`alc.eval: evalframe is not installed`; `alc.eval: could not resolve scenario '<name>'`;
----`alc.eval: unknown grader '<g>'`.
+---`alc.eval: unknown grader '<g>'`; `alc.eval: case <i> must have an 'input' field`.
 ---@param scenario alc.EvalScenario|table|string Table, or a name resolved by `require(name)` then `require("scenarios." .. name)`.
 ---@param strategy string Package name.
 ---@param opts? alc.EvalOpts

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --bin alc-bench -- engine --json [--sessions N]
+//! cargo run --release --bin alc-bench -- recovery --json [--sessions N] [--sample K]
 //! ```
 //! Figures and the machine they were taken on are recorded in `docs/benchmarks.md`.
 
@@ -15,6 +16,8 @@ use alc_core::{
 use alc_engine::{Engine, HostServices, NoModules};
 use serde_json::json;
 
+mod recovery;
+
 struct Options {
     /// Run only this part (`paused`, `resume`, `spawn`, `cancel`, `fib`, `replay`).
     only: Option<String>,
@@ -27,9 +30,17 @@ struct Options {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) != Some("engine") {
-        eprintln!("usage: alc-bench engine [--json] [--sessions N] [--quick] [--only PART]");
-        std::process::exit(2);
+    match args.first().map(String::as_str) {
+        Some("engine") => {}
+        Some("recovery") => recovery_main(&args),
+        Some(recovery::PREPARE) => recovery::prepare(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: alc-bench engine [--json] [--sessions N] [--quick] [--only PART]\n       \
+                 alc-bench recovery [--json] [--sessions N] [--sample K]"
+            );
+            std::process::exit(2);
+        }
     }
     let quick = args.iter().any(|a| a == "--quick");
     let mut opts = Options {
@@ -59,6 +70,42 @@ fn main() {
         .expect("tokio runtime");
     let report = rt.block_on(run_all(&opts));
     println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+}
+
+/// The value following flag `name`, parsed; exits with a usage error when it is not a number.
+fn numeric_flag(args: &[String], name: &str) -> Option<u64> {
+    let i = args.iter().position(|a| a == name)?;
+    match args.get(i + 1).and_then(|v| v.parse().ok()) {
+        Some(v) => Some(v),
+        None => {
+            eprintln!("error: {name} takes a number");
+            std::process::exit(2)
+        }
+    }
+}
+
+/// `alc-bench recovery`: prints the report and exits.
+fn recovery_main(args: &[String]) -> ! {
+    let sessions = numeric_flag(args, "--sessions").unwrap_or(10_000);
+    let sample = numeric_flag(args, "--sample").unwrap_or(100);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let report = rt.block_on(recovery::run(sessions, sample));
+    println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+    std::process::exit(0)
+}
+
+/// The machine a report was taken on.
+fn machine(journal: &str) -> serde_json::Value {
+    json!({
+        "cpu": cpu_model(),
+        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "journal": journal,
+    })
 }
 
 fn start(workers: usize) -> Engine {
@@ -139,12 +186,7 @@ async fn run_all(o: &Options) -> serde_json::Value {
         skipped()
     };
     json!({
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
-            "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
-            "journal": "memory",
-        },
+        "machine": machine("memory"),
         "paused_sessions": paused["paused_sessions"],
         "rss_per_paused_kb": paused["rss_per_paused_kb"],
         "vm_bytes_per_paused_kb": paused["vm_bytes_per_paused_kb"],

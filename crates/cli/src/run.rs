@@ -498,6 +498,7 @@ impl Host {
             env_allow: Arc::new(settings.env_allow()),
             state: Arc::new(journal.state_store()),
             state_shares_journal: true,
+            cards: Arc::new(alc_engine::FileCardStore::new(settings.home.join("cards"))),
             ..HostServices::default()
         };
         // A CLI process hosts only the session it works on: other open sessions stay in

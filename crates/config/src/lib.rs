@@ -172,8 +172,24 @@ impl Default for McpSettings {
 pub struct Retention {
     /// Non-terminal journaled sessions older than this are expired.
     pub journal_retention_days: u64,
-    /// Transcripts older than this are pruned.
+    /// Finished sessions (journal and transcript) older than this are pruned; 0 keeps them.
     pub transcript_retention_days: u64,
+}
+
+impl Retention {
+    /// The engine's journal retention of open sessions, in milliseconds
+    /// (`journal_retention_days`; `None` when it is 0, which keeps them).
+    pub fn open_journal_retention_ms(&self) -> Option<u64> {
+        (self.journal_retention_days > 0)
+            .then(|| self.journal_retention_days.saturating_mul(86_400_000))
+    }
+
+    /// The engine's journal retention of finished sessions, in milliseconds
+    /// (`transcript_retention_days`; `None` when it is 0, which keeps them).
+    pub fn terminal_journal_retention_ms(&self) -> Option<u64> {
+        (self.transcript_retention_days > 0)
+            .then(|| self.transcript_retention_days.saturating_mul(86_400_000))
+    }
 }
 
 impl Default for Retention {
@@ -824,9 +840,13 @@ impl Settings {
         self.providers().check_available().is_ok()
     }
 
-    /// The engine configuration from `[session]`, `[budget.*]`, `[journal]`, `[engine]`.
+    /// The engine configuration from `[session]`, `[budget.*]`, `[journal]`, `[engine]`;
+    /// `terminal_journal_retention_ms` comes from `[session] transcript_retention_days`.
     pub fn engine_config(&self) -> EngineConfig {
-        self.config.engine.clone()
+        let mut e = self.config.engine.clone();
+        e.terminal_journal_retention_ms = self.config.retention.terminal_journal_retention_ms();
+        e.open_journal_retention_ms = self.config.retention.open_journal_retention_ms();
+        e
     }
 
     /// Store retention.

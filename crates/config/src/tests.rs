@@ -47,7 +47,7 @@ fn home_precedence_and_source() {
     assert_eq!(s.home, PathBuf::from("/nonexistent-home/.algocline"));
     assert_eq!(s.home_source.label(), "default");
     assert!(!s.config_loaded);
-    assert_eq!(s.engine_config(), EngineConfig::default());
+    assert_eq!(s.engine_config(), default_engine_config());
 }
 
 #[test]
@@ -161,6 +161,7 @@ depth = 3
             transcript_retention_days: 4
         }
     );
+    assert_eq!(e.terminal_journal_retention_ms, Some(4 * 86_400_000));
     assert!(s.sandbox_trusted());
     assert_eq!(s.mcp().call_wait_ms, 1500);
     assert_eq!(s.mcp().mrtr, "auto");
@@ -245,7 +246,7 @@ fn invalid_toml_is_a_warning() {
     let home = home_with("[session\nidle_ttl_s = 3");
     let s = load(home.path(), &[]);
     assert!(s.warnings[0].contains("not valid TOML"), "{:?}", s.warnings);
-    assert_eq!(s.engine_config(), EngineConfig::default());
+    assert_eq!(s.engine_config(), default_engine_config());
 }
 
 #[test]
@@ -402,4 +403,14 @@ fn info_shape_and_masking() {
         .unwrap()
         .iter()
         .any(|n| n == "cot"));
+}
+
+/// The engine configuration of an absent or empty `config.toml`: the engine's defaults, plus
+/// the journal retention of finished sessions from `transcript_retention_days` (90).
+fn default_engine_config() -> EngineConfig {
+    EngineConfig {
+        terminal_journal_retention_ms: Some(90 * 86_400_000),
+        open_journal_retention_ms: Some(30 * 86_400_000),
+        ..EngineConfig::default()
+    }
 }

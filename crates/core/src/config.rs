@@ -77,6 +77,17 @@ pub struct EngineConfig {
     pub durability: Durability,
     /// Heap growth that triggers a full GC before parking.
     pub gc_park_growth_bytes: u64,
+    /// Journal retention of finished sessions (`interfaces.md` §9.5): with a durable
+    /// journal, terminal sessions whose row was last updated longer ago than this are
+    /// deleted (row and records) at start and then hourly; open sessions are never
+    /// touched. `None` (the default) keeps them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminal_journal_retention_ms: Option<u64>,
+    /// Journal retention of open sessions (`interfaces.md` §9.5): with a durable journal, at
+    /// start, non-terminal sessions no live process holds whose row was last updated longer
+    /// ago than this are cancelled with code `expired`. `None` (the default) keeps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_journal_retention_ms: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -110,6 +121,8 @@ impl Default for EngineConfig {
             budget_ceiling: BudgetLimits::default(),
             durability: Durability::Normal,
             gc_park_growth_bytes: 65_536,
+            terminal_journal_retention_ms: None,
+            open_journal_retention_ms: None,
         }
     }
 }

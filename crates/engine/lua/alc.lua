@@ -132,6 +132,28 @@ alc.state = {
   end,
 }
 
+-- alc.card (lua-api.md §2.9): each call is one journaled effect.
+local card_call = host.card
+local function cd(op, a, b, c)
+  local err, v = card_call(op, a, b, c)
+  if err ~= nil then raw_error(err, 0) end
+  return v
+end
+
+alc.card = {
+  create = function(t) return cd("create", t) end,
+  get = function(card_id) return cd("get", card_id) end,
+  list = function(filter) return cd("list", filter) end,
+  find = function(query) return cd("find", query) end,
+  append = function(card_id, fields) return cd("append", card_id, fields) end,
+  write_samples = function(card_id, rows) return cd("write_samples", card_id, rows) end,
+  read_samples = function(card_id, opts) return cd("read_samples", card_id, opts) end,
+  alias_set = function(name, card_id, opts) return cd("alias_set", name, card_id, opts) end,
+  alias_list = function(filter) return cd("alias_list", filter) end,
+  get_by_alias = function(name) return cd("get_by_alias", name) end,
+  lineage = function(query) return cd("lineage", query) end,
+}
+
 -- The rest of the standard library (combinators, text helpers, alc.math, alc.env…) is
 -- built on first access, so a session that never touches it does not carry it
 -- (engine.md §5.7). Assignments always win: a member set by the script is a plain field.

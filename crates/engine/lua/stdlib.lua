@@ -428,6 +428,142 @@ function ALC.pipe(strategies, ctx, opts)
 end
 
 -- §2.13 eval -------------------------------------------------------------------------------
+--
+-- A facade over the `evalframe` package: resolves the scenario through `require`, turns the
+-- simple form into an evalframe suite, runs the strategy on every case inside this session
+-- (host-yield calls pass through) and optionally records the result as a card.
+
+local loaded = package.loaded
+
+--- True when `err` is `require`'s "module '<name>' not found" error.
+local function not_found(err, name)
+  return type(err) == "string" and sfind(err, "module '" .. name .. "' not found", 1, true) == 1
+end
+
+--- What `evalframe.std` expects from its host (json, file reads through the sandbox, time).
+local function evalframe_std()
+  return {
+    json = { encode = json_encode, decode = json_decode },
+    fs = {
+      read_file = function(path)
+        local f, e = io.open(path, "r")
+        if not f then error("std.fs.read_file: " .. tostring(e), 2) end
+        local text = f:read("a")
+        f:close()
+        return text
+      end,
+      file_exists = function(path)
+        local f = io.open(path, "r")
+        if f then f:close() return true end
+        return false
+      end,
+    },
+    time = function() return A().time() end,
+  }
+end
+
+local function load_evalframe()
+  if loaded["evalframe.std"] == nil then loaded["evalframe.std"] = evalframe_std() end
+  local ok, ef = pcall(require, "evalframe")
+  if ok and type(ef) == "table" then return ef end
+  if not ok and not not_found(ef, "evalframe") then
+    error("alc.eval: cannot load evalframe: " .. tostring(ef), 0)
+  end
+  error("alc.eval: evalframe is not installed", 0)
+end
+
+local function resolve_scenario(name)
+  for _, mod in ipairs({ name, "scenarios." .. name }) do
+    local ok, v = pcall(require, mod)
+    if ok then
+      if type(v) ~= "table" then
+        error(sfmt("alc.eval: scenario '%s' resolved to %s, expected table", name, type(v)), 0)
+      end
+      return v
+    end
+    if not not_found(v, mod) and not (type(v) == "string" and sfind(v, "invalid module name", 1, true)) then
+      error(sfmt("alc.eval: scenario '%s': %s", name, tostring(v)), 0)
+    end
+  end
+  error("alc.eval: could not resolve scenario '" .. name .. "'", 0)
+end
+
+--- The text of a strategy's result (`ctx.result`, or a text field of it, else JSON).
+local function result_text(r)
+  if type(r) ~= "table" then return tostring(r) end
+  local v = r.result
+  if type(v) == "string" then return v end
+  if type(v) == "table" then
+    for _, k in ipairs({ "answer", "summary", "output", "text" }) do
+      if type(v[k]) == "string" then return v[k] end
+    end
+    return json_encode(v)
+  end
+  if v == nil then return json_encode(r) end
+  return tostring(v)
+end
+
+--- A provider running `strategy` on a case input (used when evalframe offers none for us).
+local function strategy_provider(strategy, strategy_opts)
+  return function(input)
+    local m = require(strategy)
+    if type(m) ~= "table" or type(m.run) ~= "function" then
+      error("alc.eval: strategy '" .. strategy .. "' has no run function", 0)
+    end
+    local run_ctx = { task = input }
+    for k, v in pairs(strategy_opts or {}) do run_ctx[k] = v end
+    local started = A().time()
+    local ok, r = pcall(m.run, run_ctx)
+    local elapsed = (A().time() - started) * 1000
+    if not ok then
+      return { text = "", error = tostring(r), model = "algocline:" .. strategy, latency_ms = elapsed }
+    end
+    return { text = result_text(r), model = "algocline:" .. strategy, latency_ms = elapsed }
+  end
+end
+
+local function suite_spec(ef, spec, provider)
+  local out = { provider = provider }
+  -- Full form: positional `ef.bind` entries are kept as they are.
+  local full = false
+  for i = 1, #spec do
+    if type(spec[i]) == "table" and ef.bind.is_binding(spec[i]) then full = true end
+  end
+  if full then
+    for i = 1, #spec do out[i] = spec[i] end
+    out.cases = spec.cases
+    return out
+  end
+  local graders = spec.graders
+  if graders == nil then graders = { "exact_match" } end
+  if type(graders) == "string" then graders = { graders } end
+  if type(graders) ~= "table" then
+    error("alc.eval: graders must be an array of grader names", 0)
+  end
+  for i, g in ipairs(graders) do
+    local grader = g
+    if type(g) == "string" then
+      grader = ef.graders[g]
+      if grader == nil then error("alc.eval: unknown grader '" .. g .. "'", 0) end
+    elseif type(g) ~= "table" and type(g) ~= "function" then
+      error(sfmt("alc.eval: grader %d must be a name, got %s", i, type(g)), 0)
+    end
+    out[i] = ef.bind({ grader })
+  end
+  local cases = {}
+  if type(spec.cases) ~= "table" then error("alc.eval: scenario has no cases", 0) end
+  for i, c in ipairs(spec.cases) do
+    if type(c) == "table" and ef.case.is_case(c) then
+      cases[i] = c
+    elseif type(c) == "table" and c.input ~= nil then
+      cases[i] = ef.case(c)
+    else
+      error(sfmt("alc.eval: case %d must have an 'input' field", i), 0)
+    end
+  end
+  out.cases = cases
+  return out
+end
 
 function ALC.eval(scenario, strategy, opts)
   if scenario == nil then error("alc.eval: scenario is required", 0) end
@@ -435,10 +571,45 @@ function ALC.eval(scenario, strategy, opts)
     error("alc.eval: strategy must be a string package name", 0)
   end
   check_opts("eval", 3, opts)
-  local ok = pcall(require, "evalframe")
-  if not ok then error("alc.eval: evalframe is not installed", 0) end
-  -- The evalframe facade itself is not built yet (only the argument contract is).
-  error("alc.eval: the evalframe facade is not available in this build", 0)
+  opts = opts or {}
+  if type(scenario) ~= "string" and type(scenario) ~= "table" then
+    bad_arg("eval", 1, "scenario", "table or string", scenario)
+  end
+  local ef = load_evalframe()
+  local spec, scenario_name
+  if type(scenario) == "string" then
+    scenario_name = scenario
+    spec = resolve_scenario(scenario)
+  else
+    spec = scenario
+    if type(scenario.name) == "string" then scenario_name = scenario.name end
+  end
+  local providers = type(ef.providers) == "table" and ef.providers or {}
+  local provider
+  if providers.algocline ~= nil then
+    provider = providers.algocline({ strategy = strategy, opts = opts.strategy_opts })
+  else
+    provider = strategy_provider(strategy, opts.strategy_opts)
+  end
+  local name = strategy .. ":" .. (scenario_name or "inline")
+  local suite = ef.suite(name)(suite_spec(ef, spec, provider))
+  local report = suite:run()
+  if type(report.to_table) == "function" then report = report:to_table() end
+  if opts.auto_card then
+    local agg = type(report.aggregated) == "table" and report.aggregated or {}
+    local scores = type(agg.scores) == "table" and agg.scores or {}
+    local card = A().card
+    local made = card.create({
+      pkg = { name = opts.card_pkg or strategy },
+      scenario = { name = scenario_name or "inline" },
+      stats = { pass_rate = agg.pass_rate, mean_score = scores.mean, n = agg.total,
+        passed = agg.passed },
+    })
+    card.write_samples(made.card_id, mark_array(report.results or {}))
+    report.card_id = made.card_id
+    host_log("info", "alc.eval", "alc.eval: card " .. made.card_id)
+  end
+  return report
 end
 
 -- §2.7 alc.env -----------------------------------------------------------------------------

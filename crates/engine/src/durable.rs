@@ -366,11 +366,71 @@ pub fn recover(row: &SessionRow, records: &[JournalRecord]) -> Result<Recovered,
     })
 }
 
-/// A spec as journaled: `env` values removed, keys kept.
+/// Journal retention of finished sessions (`interfaces.md` §9.5): deletes, oldest first,
+/// every terminal session whose row was last updated before `now - retention_ms`, with its
+/// records. Only `terminal` rows are selected, and a terminal row never becomes open again,
+/// so open sessions of any age are untouched. Returns the number of sessions deleted.
+pub fn expire_terminal(
+    journal: &dyn Journal,
+    now: i64,
+    retention_ms: u64,
+) -> Result<usize, JournalError> {
+    const BATCH: usize = 1000;
+    let filter = alc_core::RowFilter {
+        status: Some(alc_core::SessionStatus::Terminal),
+        updated_before: Some(now.saturating_sub(retention_ms.min(i64::MAX as u64) as i64)),
+        limit: Some(BATCH),
+        ..alc_core::RowFilter::default()
+    };
+    let mut deleted = 0;
+    loop {
+        let rows = journal.open_sessions(&filter)?;
+        let full = rows.len() == BATCH;
+        let mut batch_deleted = 0;
+        for row in rows {
+            if row.status == alc_core::SessionStatus::Terminal {
+                journal.delete(&row.session_id)?;
+                batch_deleted += 1;
+            }
+        }
+        deleted += batch_deleted;
+        if !full || batch_deleted == 0 {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// The `ctx.env.inject` table of a spec's ctx, if any.
+fn inject_mut(spec: &mut SessionSpec) -> Option<&mut serde_json::Map<String, serde_json::Value>> {
+    spec.ctx
+        .get_mut("env")
+        .and_then(|e| e.get_mut("inject"))
+        .and_then(|i| i.as_object_mut())
+}
+
+/// A spec as journaled: the values of `env` and of `ctx.env.inject` removed (emptied), keys
+/// kept.
 pub fn journaled_spec(spec: &SessionSpec) -> SessionSpec {
     let mut s = spec.clone();
     for v in s.env.values_mut() {
         v.clear();
     }
+    if let Some(inject) = inject_mut(&mut s) {
+        for v in inject.values_mut() {
+            if v.is_string() {
+                *v = serde_json::Value::String(String::new());
+            }
+        }
+    }
     s
+}
+
+/// A journaled spec made ready for adoption: the emptied env and `ctx.env.inject` entries
+/// are dropped, so the values supplied at adoption (or none) take their place.
+pub fn without_journaled_env(mut spec: SessionSpec) -> SessionSpec {
+    spec.env.retain(|_, v| !v.is_empty());
+    if let Some(inject) = inject_mut(&mut spec) {
+        inject.retain(|_, v| v.as_str() != Some(""));
+    }
+    spec
 }

@@ -30,10 +30,14 @@ use crate::host::{BridgeLimits, BudgetView};
 use crate::services::{valid_package_name, HostServices};
 use crate::table::{SessionCell, SessionTable};
 use crate::timers::{TimerKind, Timers};
-use crate::vm::{StepEnd, VmInit, VmSet, VmSettings};
+use crate::vm::{StepEnd, VmBase, VmInit, VmSet, VmSettings};
 
 /// How long `shutdown` waits for running steps to park before cancelling them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// How often, in engine clock time, the journal retention of finished sessions runs after
+/// the run at start (checked at every heartbeat).
+const RETENTION_INTERVAL_MS: i64 = 3_600_000;
 
 /// Which sessions `list` returns.
 #[derive(Clone, Debug, Default)]
@@ -109,7 +113,16 @@ struct Inner {
     /// Heartbeat thread stop signal.
     heartbeat_stop: Arc<(Mutex<bool>, Condvar)>,
     heartbeat: Mutex<Option<JoinHandle<()>>>,
+    /// VM bases built by idle workers ahead of demand (see `VmBase`).
+    vm_pool: Mutex<Vec<VmBase>>,
+    /// Set if a base could not be built: the pool is no longer refilled.
+    vm_pool_off: AtomicBool,
 }
+
+/// How many ready VM bases idle workers keep per worker. A spawn (or an adoption) takes
+/// one instead of building the libraries and preludes itself; under a burst larger than
+/// the pool, spawns build their own as before.
+const VM_POOL_PER_WORKER: usize = 2;
 
 /// Why a transition did not go through.
 enum Fail {
@@ -184,6 +197,27 @@ fn new_session_id() -> SessionId {
         .try_fill_bytes(&mut bytes)
         .expect("the OS random number generator is available");
     SessionId::from_random_bytes(bytes)
+}
+
+/// `spec` with the engine's environment values (`HostServices::env`) added for the keys
+/// that neither `spec.env` nor `ctx.env.inject` gives: the one source of the values a session
+/// did not bring itself, used alike at spawn and at adoption.
+fn with_engine_env(engine_env: &BTreeMap<String, String>, mut spec: SessionSpec) -> SessionSpec {
+    if engine_env.is_empty() {
+        return spec;
+    }
+    let inject = spec
+        .ctx
+        .get("env")
+        .and_then(|e| e.get("inject"))
+        .and_then(|i| i.as_object());
+    let missing: Vec<(String, String)> = engine_env
+        .iter()
+        .filter(|(k, _)| !spec.env.contains_key(*k) && !inject.is_some_and(|i| i.contains_key(*k)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    spec.env.extend(missing);
+    spec
 }
 
 /// Effective budget: ctx value, else the default, capped by the ceiling (engine.md §6.1).
@@ -274,6 +308,16 @@ impl Engine {
         if durable {
             journal.heartbeat(&owner).map_err(journal_err)?;
             journal.void_dead_leases().map_err(journal_err)?;
+            // Journal retention of finished sessions: once now, then at the first heartbeat
+            // after each interval of engine clock time. A failed run is retried then.
+            let retention = config.terminal_journal_retention_ms;
+            let clock = services.clock.clone();
+            let mut next_retention = clock.now_ms();
+            if let Some(ms) = retention {
+                if durable::expire_terminal(journal.as_ref(), next_retention, ms).is_ok() {
+                    next_retention = next_retention.saturating_add(RETENTION_INTERVAL_MS);
+                }
+            }
             let (j, o, stop) = (journal.clone(), owner.clone(), heartbeat_stop.clone());
             heartbeat = Some(
                 std::thread::Builder::new()
@@ -289,6 +333,14 @@ impl Engine {
                             }
                         }
                         let _ = j.heartbeat(&o);
+                        if let Some(ms) = retention {
+                            let now = clock.now_ms();
+                            if now >= next_retention
+                                && durable::expire_terminal(j.as_ref(), now, ms).is_ok()
+                            {
+                                next_retention = now.saturating_add(RETENTION_INTERVAL_MS);
+                            }
+                        }
                     })
                     .map_err(|e| StartError::Config {
                         message: format!("cannot start the heartbeat thread: {e}"),
@@ -326,6 +378,8 @@ impl Engine {
                 owner,
                 heartbeat_stop,
                 heartbeat: Mutex::new(heartbeat),
+                vm_pool: Mutex::new(Vec::new()),
+                vm_pool_off: AtomicBool::new(false),
             }
         });
         for i in 0..workers {
@@ -350,6 +404,9 @@ impl Engine {
             for row in rows.into_iter().filter(|r| r.owner.is_none()) {
                 let _ = adopt_session(&inner, &row.session_id, None);
             }
+        }
+        if let (true, Some(ms)) = (inner.durable, inner.config.open_journal_retention_ms) {
+            expire_open_sessions(&inner, ms).map_err(|message| StartError::Journal { message })?;
         }
         Ok(Engine { inner })
     }
@@ -467,6 +524,9 @@ impl Engine {
                 }
             }
         }
+        // The journal has the caller's env keys; the engine's own values are supplied
+        // again at adoption.
+        let spec = with_engine_env(&inner.services.env, spec);
         let cell = SessionCell::new(core, Arc::new(spec), seed, log);
         inner.table.insert(cell.clone());
         arm_timers(inner, &cell, &effects, now);
@@ -1086,11 +1146,13 @@ fn adopt_session(
     let records = inner.journal.read(id, 1).map_err(jerr)?;
     let last_seq = records.last().map_or(0, |r| r.seq);
     let rec = durable::recover(&row, &records).map_err(jerr)?;
-    let mut spec = rec.spec.clone();
-    spec.env.retain(|_, v| !v.is_empty());
+    // Env values are not journaled: the caller's (explicit `adopt`) first, then the engine's
+    // own for every key the session did not bring (implicit adoption and eager recovery too).
+    let mut spec = durable::without_journaled_env(rec.spec.clone());
     if let Some(env) = env {
         spec.env.extend(env);
     }
+    let spec = with_engine_env(&inner.services.env, spec);
     let now = now_ms(inner);
     let adopted = Adopted {
         id: id.clone(),
@@ -1240,11 +1302,65 @@ fn worker_loop(inner: Arc<Inner>) {
                     inner.queue.len.store(q.len(), Ordering::Relaxed);
                     break c;
                 }
+                if vm_pool_short(&inner) {
+                    parking_lot::MutexGuard::unlocked(&mut q, || refill_vm_pool(&inner));
+                    continue;
+                }
                 inner.queue.ready.wait(&mut q);
             }
         };
         run_step(&inner, cell);
     }
+}
+
+/// Journal retention of open sessions (`interfaces.md` §9.5): every non-terminal session
+/// whose row was last updated more than `retention_ms` ago and that no live process holds
+/// is cancelled with code `expired` (adopted first, so the outcome is journaled like any
+/// cancel). Sessions another live process hosts are left to it.
+fn expire_open_sessions(inner: &Inner, retention_ms: u64) -> Result<(), String> {
+    let now = now_ms(inner);
+    let filter = alc_core::RowFilter {
+        updated_before: Some(now.saturating_sub(retention_ms.min(i64::MAX as u64) as i64)),
+        ..alc_core::RowFilter::open()
+    };
+    let rows = inner
+        .journal
+        .open_sessions(&filter)
+        .map_err(|e| e.to_string())?;
+    let days = retention_ms / 86_400_000;
+    for row in rows {
+        let cell = match inner.table.get(&row.session_id) {
+            Some(c) => c,
+            None => match adopt_session(inner, &row.session_id, None) {
+                Ok(c) => c,
+                Err(_) => continue,
+            },
+        };
+        let reason = CancelReason {
+            code: alc_core::CancelCode::Expired,
+            detail: Some(format!(
+                "journal retention: no activity for more than {days} day(s) (journal_retention_days)"
+            )),
+        };
+        let _ = transition(inner, &cell, Input::Cancel(reason));
+    }
+    Ok(())
+}
+
+/// Builds one VM base for the pool (an idle worker's chore).
+fn refill_vm_pool(inner: &Inner) {
+    match std::panic::catch_unwind(VmBase::new) {
+        Ok(Ok(base)) => inner.vm_pool.lock().push(base),
+        // Building never runs user code, so this does not happen; should it, spawns build
+        // their own VMs (and report the error) and idle workers stop trying.
+        _ => inner.vm_pool_off.store(true, Ordering::Relaxed),
+    }
+}
+
+/// Whether an idle worker should add a base to the pool.
+fn vm_pool_short(inner: &Inner) -> bool {
+    !inner.vm_pool_off.load(Ordering::Relaxed)
+        && inner.vm_pool.lock().len() < inner.worker_count * VM_POOL_PER_WORKER
 }
 
 /// Dispatches one queued session, steps it, and applies the step's outcome.
@@ -1398,6 +1514,9 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
         StepOutcome::Paused { .. } | StepOutcome::Preempted { .. }
     );
     let paused = matches!(outcome, StepOutcome::Paused { .. });
+    // A finished VM is freed after the outcome is published, outside the locks: tearing
+    // a Lua state down is a good part of a short session's cost.
+    let mut finished_vm = None;
     let mut last = cell.log.last_seq.lock();
     let mut st = cell.state.lock();
     if keep_vm {
@@ -1406,7 +1525,7 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
             inner.vm_bytes.fetch_add(vm_bytes, Ordering::Relaxed);
         }
     } else {
-        drop(vm);
+        finished_vm = vm;
     }
     let applied = SessionMachine::apply(&mut st.core, Input::Step(outcome), now);
     let effects = match applied {
@@ -1448,11 +1567,10 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
         cell.log.append_locked(&mut last, records, row)
     };
     drop(last);
-    if let Some(vm) = dropped {
+    if let Some(vm) = &dropped {
         inner
             .vm_bytes
             .fetch_sub(vm.used_memory() as u64, Ordering::Relaxed);
-        drop(vm);
     }
     if let Err(e) = written {
         let mut fx = effects;
@@ -1462,6 +1580,8 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
         return;
     }
     after_transition(inner, &cell, &effects, version, evicted);
+    drop(finished_vm);
+    drop(dropped);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1519,6 +1639,7 @@ fn step_vm(
                     budget,
                     seed: cell.seed,
                     settings,
+                    base: inner.vm_pool.lock().pop(),
                 })
             }));
             match built {

@@ -145,6 +145,10 @@ pub struct VmHost {
     /// Annotations are suppressed because the session is still replaying (fork children
     /// follow the main VM's replay of the pauses).
     pub quiet: bool,
+    /// `alc.card` backend.
+    pub cards: Option<Arc<dyn crate::card_store::CardStore>>,
+    /// `alc.card.create` calls of this VM that generated an id (part of the id's hash).
+    pub card_counter: u64,
 }
 
 impl VmHost {
@@ -194,6 +198,8 @@ impl VmHost {
             vm: 0,
             child: None,
             quiet: false,
+            cards: None,
+            card_counter: 0,
         }
     }
 
@@ -400,6 +406,33 @@ impl VmHost {
         writes: bool,
         live: impl FnOnce(&mut VmHost) -> serde_json::Value,
     ) -> mlua::Result<serde_json::Value> {
+        let atomic = self.state_atomic;
+        self.effect_in(service, op, args, writes, atomic, live)
+    }
+
+    /// As [`effect`](Self::effect), for a service whose store never shares the journal's
+    /// database (`alc.card`): a write is bracketed by two flushes, never run inside the
+    /// journal's transaction.
+    pub fn effect_separate(
+        &mut self,
+        service: &str,
+        op: &str,
+        args: serde_json::Value,
+        writes: bool,
+        live: impl FnOnce(&mut VmHost) -> serde_json::Value,
+    ) -> mlua::Result<serde_json::Value> {
+        self.effect_in(service, op, args, writes, false, live)
+    }
+
+    fn effect_in(
+        &mut self,
+        service: &str,
+        op: &str,
+        args: serde_json::Value,
+        writes: bool,
+        atomic: bool,
+        live: impl FnOnce(&mut VmHost) -> serde_json::Value,
+    ) -> mlua::Result<serde_json::Value> {
         let args_digest = digest_bytes(
             crate::json::canonical_string(&serde_json::json!({
                 "service": service, "op": op, "args": args,
@@ -429,7 +462,7 @@ impl VmHost {
                 return Ok(result);
             }
         }
-        if writes && self.state_atomic {
+        if writes && atomic {
             if let Some(log) = self.log.clone() {
                 return self.effect_atomic(&log, service, op, args_digest, live);
             }
@@ -665,7 +698,7 @@ fn lua_type_name(v: &Value) -> &'static str {
 }
 
 /// A string argument with number coercion (lua-api.md §0).
-fn coerce_string(v: &Value) -> Option<String> {
+pub(crate) fn coerce_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.to_string_lossy()),
         Value::Integer(i) => Some(i.to_string()),
@@ -1279,6 +1312,7 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set("traceback", lua.create_function(traceback)?)?;
     t.raw_set("state", lua.create_function(crate::state::state_call)?)?;
+    t.raw_set("card", lua.create_function(crate::card::card_call)?)?;
     t.raw_set("request_llm", lua.create_function(request_llm)?)?;
     t.raw_set("request_batch", lua.create_function(request_batch)?)?;
     t.raw_set("request_ask", lua.create_function(request_ask)?)?;

@@ -6,6 +6,8 @@
 
 #![warn(missing_docs)]
 
+mod card;
+pub mod card_store;
 mod durable;
 mod engine;
 pub mod hook;
@@ -21,6 +23,6 @@ pub mod vm;
 
 pub use engine::{Engine, EngineStats, EventStream, ListFilter, ShutdownMode, ShutdownReport};
 pub use services::{
-    valid_package_name, Clock, HostServices, ManualClock, ModuleFile, ModuleSource, NoModules,
-    PackageRoots, SystemClock,
+    valid_package_name, CardStore, Clock, FileCardStore, HostServices, ManualClock,
+    MemoryCardStore, ModuleFile, ModuleSource, NoModules, PackageRoots, SystemClock,
 };

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use crate::card_store::{CardStore, FileCardStore, MemoryCardStore};
+
 /// Wall-clock and monotonic time as scripts see it.
 pub trait Clock: Send + Sync + 'static {
     /// Unix time in milliseconds.
@@ -219,6 +221,12 @@ pub struct HostServices {
     pub clock: Arc<dyn Clock>,
     /// Process variables `os.getenv` may return (already filtered by `[sandbox] env_allow`).
     pub env_allow: Arc<BTreeMap<String, String>>,
+    /// Environment values of every session's `alc.env` (and so `os.getenv`) for the keys its
+    /// spawn's `spec.env` and `ctx.env.inject` leave out: the embedder's configured sources
+    /// (a dotenv file, allowed process variables). Never journaled; every adoption —
+    /// explicit, implicit or at start — supplies them again, so a recovered session replays
+    /// as long as the values it read are unchanged.
+    pub env: Arc<BTreeMap<String, String>>,
     /// `alc.state` storage (lua-api.md §2.8).
     pub state: Arc<dyn alc_store::StateStore>,
     /// `state` shares the journal's database connection (`SqliteJournal::state_store` of the
@@ -226,6 +234,9 @@ pub struct HostServices {
     /// transaction with their `effect` record (`Journal::append_with`), so a crash never
     /// repeats them. Leave `false` for any other store.
     pub state_shares_journal: bool,
+    /// `alc.card` storage (lua-api.md §2.9): a [`FileCardStore`] over `<home>/cards` in the
+    /// CLI and the server, a [`MemoryCardStore`] by default.
+    pub cards: Arc<dyn CardStore>,
 }
 
 impl Default for HostServices {
@@ -234,8 +245,10 @@ impl Default for HostServices {
             modules: Arc::new(NoModules),
             clock: Arc::new(SystemClock::default()),
             env_allow: Arc::new(BTreeMap::new()),
+            env: Arc::new(BTreeMap::new()),
             state: Arc::new(alc_store::MemoryStateStore::new()),
             state_shares_journal: false,
+            cards: Arc::new(MemoryCardStore::new()),
         }
     }
 }

@@ -128,6 +128,50 @@ pub struct VmSet {
     fork_result: Option<Result<serde_json::Value, String>>,
 }
 
+/// The session-independent part of a VM: the sandboxed standard library, the host
+/// functions and both preludes, with no session data in it yet. Building one is most of
+/// the cost of a spawn, so idle workers keep a few ready (`VmBase::new` never runs user
+/// code and never reads session state; `VmSet::build` adds the rest).
+pub struct VmBase {
+    lua: Lua,
+    /// The prelude's private table (`P` in sandbox.lua).
+    private: Table,
+}
+
+impl VmBase {
+    /// Opens the allowed libraries and loads the sandbox and `alc` preludes.
+    pub fn new() -> mlua::Result<VmBase> {
+        let libs = StdLib::COROUTINE
+            | StdLib::TABLE
+            | StdLib::IO
+            | StdLib::OS
+            | StdLib::STRING
+            | StdLib::UTF8
+            | StdLib::MATH
+            | StdLib::PACKAGE;
+        let lua = Lua::new_with(libs, LuaOptions::default())?;
+        crate::json::JsonMarks::install(&lua)?;
+        let p = lua.create_table()?;
+        p.raw_set("HOST", tag(&HOST_TAG))?;
+        p.raw_set("USER", tag(&USER_TAG))?;
+        p.raw_set("host", host::host_table(&lua)?)?;
+        let p: Table = crate::prelude::load(&lua, Prelude::Sandbox)?.call(p)?;
+        let json = lua.create_table()?;
+        crate::json::register(&lua, &json)?;
+        p.raw_set("json", json)?;
+        let private = p.clone();
+        p.raw_set(
+            "install_stdlib",
+            lua.create_function(move |lua, alc: Table| {
+                crate::stdlib::install(lua, &alc, &private)
+            })?,
+        )?;
+        let alc: Table = crate::prelude::load(&lua, Prelude::Alc)?.call(p.clone())?;
+        lua.globals().raw_set("alc", alc)?;
+        Ok(VmBase { lua, private: p })
+    }
+}
+
 /// A VM that could not be built (syntax error, invalid ctx, engine fault).
 #[derive(Debug)]
 pub struct BuildFailure {
@@ -166,20 +210,20 @@ pub struct VmInit<'a> {
     pub log: Option<Arc<crate::durable::SessionLog>>,
     /// Recorded inputs to replay (the session's records; empty for a new session).
     pub replay: &'a [JournalRecord],
+    /// A VM base prepared ahead of time, if one is at hand.
+    pub base: Option<VmBase>,
 }
 
 impl VmSet {
     /// Builds the sandboxed VM, runs the preludes and prepares the root coroutine.
+    /// Starts from `init.base` when given (a VM prepared ahead of time), otherwise
+    /// builds the session-independent part first.
     pub fn build(init: VmInit<'_>) -> Result<VmSet, BuildFailure> {
-        let libs = StdLib::COROUTINE
-            | StdLib::TABLE
-            | StdLib::IO
-            | StdLib::OS
-            | StdLib::STRING
-            | StdLib::UTF8
-            | StdLib::MATH
-            | StdLib::PACKAGE;
-        let lua = Lua::new_with(libs, LuaOptions::default()).map_err(BuildFailure::engine)?;
+        let base = match init.base {
+            Some(base) => base,
+            None => VmBase::new().map_err(BuildFailure::engine)?,
+        };
+        let VmBase { lua, private: p } = base;
         // SAFETY: the state is valid; the hook only reads this thread's step control.
         unsafe {
             lua.exec_raw::<()>((), |state| {
@@ -222,30 +266,13 @@ impl VmSet {
             h.replay = crate::durable::Replay::new(init.replay, 0);
             h.state = Some(init.services.state.clone());
             h.state_atomic = init.services.state_shares_journal;
+            h.cards = Some(init.services.cards.clone());
             if let Some(serde_json::Value::String(ns)) = ctx.get("_ns") {
                 h.state_ns = ns.clone();
             }
         });
 
         let result = (|| -> mlua::Result<(Thread, Function, Value)> {
-            crate::json::JsonMarks::install(&lua)?;
-            let p = lua.create_table()?;
-            p.raw_set("HOST", tag(&HOST_TAG))?;
-            p.raw_set("USER", tag(&USER_TAG))?;
-            p.raw_set("host", host::host_table(&lua)?)?;
-            let p: Table = crate::prelude::load(&lua, Prelude::Sandbox)?.call(p)?;
-            let json = lua.create_table()?;
-            crate::json::register(&lua, &json)?;
-            p.raw_set("json", json)?;
-            let private = p.clone();
-            p.raw_set(
-                "install_stdlib",
-                lua.create_function(move |lua, alc: Table| {
-                    crate::stdlib::install(lua, &alc, &private)
-                })?,
-            )?;
-            let alc: Table = crate::prelude::load(&lua, Prelude::Alc)?.call(p.clone())?;
-            lua.globals().raw_set("alc", alc)?;
             let ctx_value = crate::json::from_json(&lua, &ctx)?;
             let ctx_value = if ctx_value.is_nil() {
                 Value::Table(lua.create_table()?)
@@ -500,6 +527,7 @@ impl VmSet {
                     settings: kit.settings.clone(),
                     log: kit.log.clone(),
                     replay: &[],
+                    base: None,
                 })
             }));
             let (vm, state) = match built {

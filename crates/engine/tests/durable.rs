@@ -1079,3 +1079,354 @@ fn forked_session_survives_restart() {
         );
     }
 }
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Journal retention of finished sessions (interfaces.md §9.5), on a real SQLite file and
+/// the engine's manual clock: at start, and later at a heartbeat once the engine clock has
+/// moved past the retention, terminal sessions older than the retention are deleted with
+/// their records; an open session older than the retention is kept and still resumable.
+#[test]
+fn terminal_journals_expire_after_the_retention_and_open_ones_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alc.db");
+    let rt = rt();
+    let engine_at = |clock: Arc<ManualClock>| {
+        let journal = SqliteJournal::open(&db, Durability::Normal).unwrap();
+        let services = HostServices {
+            clock,
+            state: Arc::new(journal.state_store()),
+            state_shares_journal: true,
+            ..HostServices::default()
+        };
+        let cfg = EngineConfig {
+            terminal_journal_retention_ms: Some(DAY_MS as u64),
+            ..config()
+        };
+        Engine::start_with_journal(cfg, Arc::new(journal), services).unwrap()
+    };
+    let code = |src: &str| {
+        SessionSpec::new(Program::Code {
+            source: src.into(),
+            name: None,
+        })
+    };
+    let observer = SqliteJournal::open(&db, Durability::Normal).unwrap();
+    let status = |id: &SessionId| observer.session(id).unwrap().map(|r| r.status);
+    rt.block_on(async {
+        let a = engine_at(Arc::new(ManualClock::new(T_A)));
+        let old_done = a.spawn(code("return 1")).await.unwrap();
+        a.wait(&old_done).await.unwrap();
+        let old_open = a
+            .spawn(code("return alc.llm('still here?')"))
+            .await
+            .unwrap();
+        let UntilPause::Paused { .. } = a.run_until_pause(&old_open, HANG).await.unwrap() else {
+            panic!("expected a pause")
+        };
+        // Within the retention: the start of a second engine deletes nothing.
+        a.shutdown(ShutdownMode::Drain).await;
+        drop(a);
+        let clock = Arc::new(ManualClock::new(T_A + DAY_MS / 2));
+        let b = engine_at(clock.clone());
+        assert_eq!(status(&old_done), Some(alc_core::SessionStatus::Terminal));
+        b.shutdown(ShutdownMode::Drain).await;
+        drop(b);
+
+        // Two days later: the start removes the finished session, keeps the open one.
+        let clock = Arc::new(ManualClock::new(T_A + 2 * DAY_MS));
+        let c = engine_at(clock.clone());
+        assert_eq!(
+            status(&old_done),
+            None,
+            "the finished session's row is gone"
+        );
+        assert!(
+            observer.read(&old_done, 1).unwrap().is_empty(),
+            "and its records"
+        );
+        assert_eq!(status(&old_open), Some(alc_core::SessionStatus::Open));
+
+        // A session finished now is kept until the clock passes the retention; then the
+        // periodic run (at a heartbeat) deletes it.
+        let new_done = c.spawn(code("return 2")).await.unwrap();
+        c.wait(&new_done).await.unwrap();
+        assert_eq!(status(&new_done), Some(alc_core::SessionStatus::Terminal));
+        clock.advance(DAY_MS + 3_600_000 + 1);
+        let deadline = std::time::Instant::now() + HANG;
+        while status(&new_done).is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the periodic retention never ran"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The open session, older than the retention, was never touched.
+        assert_eq!(status(&old_open), Some(alc_core::SessionStatus::Open));
+        let snap = c.state(&old_open, &SnapshotOptions::default()).unwrap();
+        assert_eq!(snap.phase, Phase::Paused);
+        let UntilPause::Paused { snapshot } = c.run_until_pause(&old_open, HANG).await.unwrap()
+        else {
+            panic!("expected the recorded pause")
+        };
+        answer_pause(&c, &old_open, &snapshot).await;
+        let t = c.wait(&old_open).await.unwrap();
+        assert_eq!(
+            t.outcome,
+            Outcome::Completed {
+                value: serde_json::json!("A[still here?]")
+            }
+        );
+        c.shutdown(ShutdownMode::Drain).await;
+    });
+}
+
+/// Implicit adoption (the first `resume` naming the session) and eager recovery re-supply
+/// the engine's environment values (`HostServices::env`, the source a fresh session's
+/// `alc.env` reads): a session that read a value still configured alike replays and
+/// completes; one whose value changed fails with a divergence naming the key. The value is
+/// never written to the journal.
+#[test]
+fn implicit_adoption_resupplies_the_engine_env() {
+    let rt = rt();
+    for (value, diverges, eager) in [
+        ("blue", false, false),
+        ("red", true, false),
+        ("blue", false, true),
+        ("red", true, true),
+    ] {
+        let case = format!("COLOR={value}, eager={eager}");
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("alc.db");
+        let engine = |color: &str, recovery: alc_core::Recovery| {
+            let journal = SqliteJournal::open(&db, Durability::Normal).unwrap();
+            let services = HostServices {
+                clock: Arc::new(ManualClock::new(T_A)),
+                env: Arc::new([("COLOR".to_string(), color.to_string())].into()),
+                state: Arc::new(journal.state_store()),
+                state_shares_journal: true,
+                ..HostServices::default()
+            };
+            let cfg = EngineConfig {
+                recovery,
+                ..config()
+            };
+            Engine::start_with_journal(cfg, Arc::new(journal), services).unwrap()
+        };
+        rt.block_on(async {
+            let a = engine("blue", alc_core::Recovery::OnDemand);
+            let id = a
+                .spawn(SessionSpec::new(Program::Code {
+                    source: r#"local c = alc.env.COLOR
+                               local g = os.getenv("COLOR")
+                               local x = alc.llm("pick")
+                               return c .. "/" .. g .. ":" .. x"#
+                        .into(),
+                    name: None,
+                }))
+                .await
+                .unwrap();
+            let UntilPause::Paused { .. } = a.run_until_pause(&id, HANG).await.unwrap() else {
+                panic!("{case}: expected a pause")
+            };
+            a.shutdown(ShutdownMode::Drain).await;
+            drop(a);
+            let j = SqliteJournal::open(&db, Durability::Normal).unwrap();
+            let records = serde_json::to_string(&j.read(&id, 1).unwrap()).unwrap();
+            assert!(
+                records.contains("env_read"),
+                "{case}: the read is journaled"
+            );
+            assert!(!records.contains("blue"), "{case}: the value is not");
+
+            let recovery = if eager {
+                alc_core::Recovery::Eager
+            } else {
+                alc_core::Recovery::OnDemand
+            };
+            let b = engine(value, recovery);
+            let expected_residency = if eager {
+                Residency::Cold
+            } else {
+                Residency::Unhosted
+            };
+            let snap = b.state(&id, &SnapshotOptions::default()).unwrap();
+            assert_eq!(snap.residency, expected_residency, "{case}");
+            assert_eq!(snap.phase, Phase::Paused, "{case}");
+            // `resume` adopts the session when it is not hosted yet.
+            b.resume(
+                &id,
+                Answers {
+                    round: Some(1),
+                    answers: vec![Answer::text(Some(alc_core::QueryId::main(0)), "A[pick]")],
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+            let t = b.wait(&id).await.unwrap();
+            match (&t.outcome, diverges) {
+                (Outcome::Completed { value }, false) => {
+                    assert_eq!(value, &serde_json::json!("blue/blue:A[pick]"), "{case}")
+                }
+                (
+                    Outcome::Failed {
+                        kind: FailureKind::Divergence,
+                        divergence: Some(d),
+                        ..
+                    },
+                    true,
+                ) => assert!(d.actual.contains("COLOR"), "{case}: {d:?}"),
+                (other, _) => panic!("{case}: {other:?}"),
+            }
+            b.shutdown(ShutdownMode::Drain).await;
+        });
+    }
+}
+
+/// `ctx.env.inject` values are not journaled either (only their keys): after a restart an
+/// explicit `adopt` that gives the value again replays the session, while an implicit
+/// adoption on an engine that does not have the value fails it with a divergence.
+#[test]
+fn injected_env_values_are_not_journaled() {
+    let rt = rt();
+    for explicit in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("alc.db");
+        rt.block_on(async {
+            let a = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
+            let mut spec = SessionSpec::new(Program::Code {
+                source: r#"local t = alc.env.TOKEN
+                           local x = alc.llm("go")
+                           return t .. ":" .. x"#
+                    .into(),
+                name: None,
+            });
+            spec.ctx = serde_json::json!({"env": {"inject": {"TOKEN": "s3cret"}}, "n": 1});
+            let id = a.spawn(spec).await.unwrap();
+            let UntilPause::Paused { .. } = a.run_until_pause(&id, HANG).await.unwrap() else {
+                panic!("expected a pause")
+            };
+            a.shutdown(ShutdownMode::Drain).await;
+            drop(a);
+            let j = SqliteJournal::open(&db, Durability::Normal).unwrap();
+            let records = j.read(&id, 1).unwrap();
+            let RecordBody::Spawned { spec, .. } = &records[0].body else {
+                panic!("spawned first")
+            };
+            assert_eq!(
+                spec.ctx,
+                serde_json::json!({"env": {"inject": {"TOKEN": ""}}, "n": 1}),
+                "the key is kept, the value is not"
+            );
+            assert!(!serde_json::to_string(&records).unwrap().contains("s3cret"));
+
+            let b = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
+            if explicit {
+                let env = [("TOKEN".to_string(), "s3cret".to_string())].into();
+                b.adopt(&id, env).await.unwrap();
+            }
+            b.resume(
+                &id,
+                Answers {
+                    round: Some(1),
+                    answers: vec![Answer::text(Some(alc_core::QueryId::main(0)), "ok")],
+                },
+            )
+            .await
+            .unwrap();
+            let t = b.wait(&id).await.unwrap();
+            match (&t.outcome, explicit) {
+                (Outcome::Completed { value }, true) => {
+                    assert_eq!(value, &serde_json::json!("s3cret:ok"))
+                }
+                (
+                    Outcome::Failed {
+                        kind: FailureKind::Divergence,
+                        divergence: Some(d),
+                        ..
+                    },
+                    false,
+                ) => assert!(d.actual.contains("TOKEN"), "{d:?}"),
+                (other, _) => panic!("explicit={explicit}: {other:?}"),
+            }
+            b.shutdown(ShutdownMode::Drain).await;
+        });
+    }
+}
+
+/// `journal_retention_days` (interfaces.md §9.5): at start, an open session idle for longer
+/// than the retention is cancelled with code `expired` (journaled); a younger one stays.
+#[test]
+fn open_journals_older_than_the_retention_expire_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alc.db");
+    let rt = rt();
+    let engine_at = |at: i64| {
+        let journal = SqliteJournal::open(&db, Durability::Normal).unwrap();
+        let services = HostServices {
+            clock: Arc::new(ManualClock::new(at)),
+            ..HostServices::default()
+        };
+        let cfg = EngineConfig {
+            open_journal_retention_ms: Some(DAY_MS as u64),
+            ..config()
+        };
+        Engine::start_with_journal(cfg, Arc::new(journal), services).unwrap()
+    };
+    let spec = SessionSpec::new(Program::Code {
+        source: "return alc.llm('anyone there?')".into(),
+        name: None,
+    });
+    let observer = SqliteJournal::open(&db, Durability::Normal).unwrap();
+    rt.block_on(async {
+        let a = engine_at(T_A);
+        let old = a.spawn(spec.clone()).await.unwrap();
+        let UntilPause::Paused { .. } = a.run_until_pause(&old, HANG).await.unwrap() else {
+            panic!("expected a pause")
+        };
+        a.shutdown(ShutdownMode::Drain).await;
+        drop(a);
+
+        // Half a day later: within the retention, nothing changes.
+        let b = engine_at(T_A + DAY_MS / 2);
+        let young = b.spawn(spec.clone()).await.unwrap();
+        let UntilPause::Paused { .. } = b.run_until_pause(&young, HANG).await.unwrap() else {
+            panic!("expected a pause")
+        };
+        assert_eq!(
+            observer.session(&old).unwrap().map(|r| r.status),
+            Some(alc_core::SessionStatus::Open)
+        );
+        b.shutdown(ShutdownMode::Drain).await;
+        drop(b);
+
+        // Two days after the first pause: the old session expires, the younger one (1.5 days
+        // old, still past the retention) too; a session of the new engine is untouched.
+        let c = engine_at(T_A + 2 * DAY_MS + DAY_MS / 4);
+        for id in [&old, &young] {
+            let row = observer.session(id).unwrap().expect("row kept");
+            assert_eq!(row.status, alc_core::SessionStatus::Terminal, "{id}");
+            let snap = c.state(id, &SnapshotOptions::default()).unwrap();
+            assert_eq!(snap.phase, Phase::Cancelled, "{id}");
+            match snap.outcome {
+                Some(alc_core::Outcome::Cancelled { reason, .. }) => {
+                    assert_eq!(reason.code, alc_core::CancelCode::Expired);
+                    assert!(
+                        reason
+                            .detail
+                            .as_deref()
+                            .unwrap_or("")
+                            .contains("journal_retention_days"),
+                        "{reason:?}"
+                    );
+                }
+                other => panic!("expected an expired cancel, got {other:?}"),
+            }
+        }
+        let fresh = c.spawn(spec.clone()).await.unwrap();
+        let UntilPause::Paused { .. } = c.run_until_pause(&fresh, HANG).await.unwrap() else {
+            panic!("expected a pause")
+        };
+        c.shutdown(ShutdownMode::Cancel).await;
+    });
+}

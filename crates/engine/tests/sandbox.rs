@@ -725,7 +725,7 @@ async fn item128_frozen_clock() {
     );
 }
 
-// ---- item 131 (card part skipped: alc.card is not built) ---------------------------------
+// ---- item 131 (the card part is in tests/card.rs) ------------------------------------------
 
 #[tokio::test]
 async fn item131_alc_errors_are_plain_strings() {

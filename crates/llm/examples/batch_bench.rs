@@ -2,6 +2,11 @@
 //!
 //! The fake answers every request after 50 ms; a batch of 32 runs at concurrency 8, so the
 //! ideal wall time is 4 × 50 ms. Prints total time and the per-call overhead above that.
+//! The 50 ms wait is a tokio timer, which rounds up to the next millisecond tick, so that
+//! overhead includes up to 1 ms of the fake's own timer per wave; a second phase therefore
+//! times single calls to a fake that answers at once (the whole round trip: request
+//! encoding, loopback HTTP, the fake's parsing, response decoding) — an upper bound of the
+//! adapter's own cost per call.
 //!
 //! `cargo run --release -p alc-llm --example batch_bench`
 
@@ -15,6 +20,7 @@ const DELAY_MS: u64 = 50;
 const BATCH: usize = 32;
 const CONCURRENCY: usize = 8;
 const ROUNDS: usize = 5;
+const SINGLE_CALLS: usize = 500;
 
 #[tokio::main]
 async fn main() {
@@ -39,7 +45,8 @@ async fn main() {
         },
         providers,
     };
-    let client = Client::new(Providers::from_env_and_config(&|_| None, file)).expect("client");
+    let client =
+        Client::new(Providers::from_env_and_config(&|_| None, file.clone())).expect("client");
     let queries: Vec<PendingQuery> = (0..BATCH)
         .map(|i| PendingQuery {
             id: QueryId::main(i),
@@ -74,5 +81,30 @@ async fn main() {
         (mean - ideal_ms) / waves,
         (best - ideal_ms) / waves,
         fake.peak_open()
+    );
+
+    // Phase 2: one call at a time to a fake that answers at once.
+    let instant = FakeServer::start(|_| FakeResponse::openai_text("ok")).await;
+    let mut file = file;
+    if let Some(p) = file.providers.get_mut("fake") {
+        p.base_url = Some(format!("{}/v1", instant.url()));
+    }
+    let client = Client::new(Providers::from_env_and_config(&|_| None, file)).expect("client");
+    let one = &queries[..1];
+    for _ in 0..50 {
+        let _ = client.answer_batch(one, None).await;
+    }
+    let mut samples: Vec<f64> = (0..SINGLE_CALLS).map(|_| 0.0).collect::<Vec<_>>();
+    for s in samples.iter_mut() {
+        let t = Instant::now();
+        let answers = client.answer_batch(one, None).await;
+        *s = t.elapsed().as_secs_f64() * 1e6;
+        assert!(answers[0].text.is_some(), "answered");
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "single call to an instant fake ({SINGLE_CALLS} sequential calls): median {:.0} µs, p90 {:.0} µs",
+        samples[samples.len() / 2],
+        samples[samples.len() * 9 / 10]
     );
 }

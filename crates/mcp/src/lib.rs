@@ -99,10 +99,12 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
             return 7;
         }
     };
+    let cards_dir = pkg_env.home.join("cards");
     let services = HostServices {
         modules: Arc::new(packages::ChainModules::new(pkg_env)),
         state: Arc::new(journal.state_store()),
         state_shares_journal: true,
+        cards: Arc::new(alc_engine::FileCardStore::new(cards_dir)),
         ..HostServices::default()
     };
     let journal: Arc<dyn alc_core::Journal> = Arc::new(journal);

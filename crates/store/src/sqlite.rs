@@ -539,12 +539,8 @@ impl Journal for SqliteJournal {
             .map_err(db_err)?;
         let now = now_ms();
         let current: Option<Option<String>> = tx
-            .query_row(
-                "SELECT owner_id FROM sessions WHERE session_id = ?1",
-                [id.as_str()],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT owner_id FROM sessions WHERE session_id = ?1")
+            .and_then(|mut st| st.query_row([id.as_str()], |r| r.get(0)).optional())
             .map_err(db_err)?;
         let Some(current) = current else {
             return Ok(LeaseResult::NotFound);
@@ -552,12 +548,11 @@ impl Journal for SqliteJournal {
         let mut taken_over = None;
         if let Some(cur) = current.filter(|c| c != owner.as_str()) {
             let holder: Option<(String, u32, i64)> = tx
-                .query_row(
-                    "SELECT host, pid, heartbeat_at FROM owners WHERE owner_id = ?1",
-                    [&cur],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()
+                .prepare_cached("SELECT host, pid, heartbeat_at FROM owners WHERE owner_id = ?1")
+                .and_then(|mut st| {
+                    st.query_row([&cur], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()
+                })
                 .map_err(db_err)?;
             let void = match &holder {
                 None => true,
@@ -571,21 +566,19 @@ impl Journal for SqliteJournal {
             taken_over = Some(OwnerId::new(cur));
         }
         self.heartbeat_on(&tx, owner, now)?;
-        tx.execute(
-            "UPDATE sessions SET owner_id = ?2 WHERE session_id = ?1",
-            params![id.as_str(), owner.as_str()],
-        )
-        .map_err(db_err)?;
+        tx.prepare_cached("UPDATE sessions SET owner_id = ?2 WHERE session_id = ?1")
+            .and_then(|mut st| st.execute(params![id.as_str(), owner.as_str()]))
+            .map_err(db_err)?;
         tx.commit().map_err(db_err)?;
         Ok(LeaseResult::Acquired { taken_over })
     }
 
     fn release_lease(&self, id: &SessionId, owner: &OwnerId) -> Result<(), JournalError> {
         let conn = lock(&self.conn);
-        conn.execute(
+        conn.prepare_cached(
             "UPDATE sessions SET owner_id = NULL WHERE session_id = ?1 AND owner_id = ?2",
-            params![id.as_str(), owner.as_str()],
         )
+        .and_then(|mut st| st.execute(params![id.as_str(), owner.as_str()]))
         .map_err(db_err)?;
         Ok(())
     }
