@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from conftest import connect, err, ok
+from fake_llm import FakeLLM
 
 pytestmark = pytest.mark.anyio
 
@@ -33,14 +34,18 @@ SCRIPT = [
 
 
 @asynccontextmanager
-async def server():
-    """A server whose package path holds the strategies `echo` and `echo2`."""
+async def server(home: str | None = None, extra_env: dict[str, str] | None = None):
+    """A server whose package path holds the strategies `echo` and `echo2` (on `home`
+    when given, else a fresh one; `extra_env` added to its environment)."""
     with tempfile.TemporaryDirectory(prefix="alc-evalpkgs-") as pkgs:
         for name in ("echo", "echo2"):
             os.makedirs(os.path.join(pkgs, name))
             with open(os.path.join(pkgs, name, "init.lua"), "w") as f:
                 f.write(ECHO % name)
-        async with connect(env={"ALC_PACKAGES_PATH": pkgs}) as s:
+        env = {"ALC_PACKAGES_PATH": pkgs, **(extra_env or {})}
+        if home is not None:
+            env["ALC_HOME"] = home
+        async with connect(env=env) as s:
             yield s
 
 
@@ -190,10 +195,73 @@ async def test_eval_progress_one_notification_per_case():
         assert seen[-1][2] == "eval: 3/3 cases done"
 
 
-async def test_eval_host_answerer_is_refused():
+HOST_ANSWERS = {"What is 2+2?": "4", "What is 3*3?": "10", "Capital of France?": "Paris"}
+
+
+async def test_eval_host_answerer_surfaces_each_case_as_pauses():
     async with server() as s:
-        e = await err(s, "alc_eval", {"strategy": "echo", "dataset": DATASET, "answerer": "host"})
-        assert e["code"] == "invalid_params" and "host" in e["error"]
+        # No provider and no answerer: the caller answers, one case at a time.
+        r = await ok(s, "alc_eval", {"strategy": "echo", "dataset": DATASET})
+        seen, sessions = [], []
+        while r["status"] == "needs_response":
+            assert r["round"] == 1 and r["query_id"] == "q-0", r
+            assert r["eval_id"].startswith("echo_")
+            seen.append((r["eval"]["case_id"], r["eval"]["case"], r["eval"]["cases"], r["prompt"]))
+            sessions.append(r["session_id"])
+            # Only the current case is running.
+            st = await ok(s, "alc_sessions", {"status": "paused"})
+            assert [x["session_id"] for x in st["sessions"]] == [r["session_id"]]
+            r = await ok(s, "alc_continue", {"session_id": r["session_id"],
+                                             "response": HOST_ANSWERS[r["prompt"]]})
+        assert seen == [("add", 1, 3, "What is 2+2?"), ("mul", 2, 3, "What is 3*3?"),
+                        ("cap", 3, 3, "Capital of France?")]
+        assert len(set(sessions)) == 3
+        assert r["status"] == "completed", r
+        assert r["session_id"] == sessions[-1]
+        rep = r["result"]
+        assert rep["eval_id"] == r["eval_id"] and rep["answerer"] == "host"
+        assert rep["aggregated"]["total"] == 3 and rep["aggregated"]["passed"] == 2
+        assert [c["session_id"] for c in rep["cases"]] == sessions
+        assert [c["passed"] for c in rep["cases"]] == [True, False, True]
+        stored = await ok(s, "alc_eval_detail", {"eval_id": r["eval_id"]})
+        assert stored["result"]["aggregated"]["passed"] == 2
+
+
+async def test_eval_host_judge_needs_a_judge_answerer():
+    async with server() as s:
+        e = await err(s, "alc_eval", {"strategy": "echo", "dataset": DATASET, "answerer": "host",
+                                      "graders": [{"type": "llm_judge", "rubric": "correct?"}]})
+        assert e["code"] == "invalid_params" and "judge_answerer" in e["error"]
+        e = await err(s, "alc_eval", {"strategy": "echo", "dataset": DATASET, "script": SCRIPT,
+                                      "resample": True, "cache": False})
+        assert e["code"] == "invalid_params" and "resample" in e["error"]
+
+
+async def test_eval_resumes_after_a_server_restart():
+    with tempfile.TemporaryDirectory(prefix="alc-evalhome-") as home:
+        async with server(home) as s:
+            r = await ok(s, "alc_eval", {"strategy": "echo", "dataset": DATASET, "answerer": "host"})
+            r = await ok(s, "alc_continue", {"session_id": r["session_id"], "response": "4"})
+            assert r["eval"]["case_id"] == "mul", r
+            eval_id, mul_session = r["eval_id"], r["session_id"]
+        # The server is gone with the eval at its second case; a new one finishes it.
+        async with server(home) as s:
+            e = await err(s, "alc_eval", {"strategy": "echo2", "resume": eval_id})
+            assert e["code"] == "invalid_params" and "echo" in e["error"]
+            again = await ok(s, "alc_eval", {"strategy": "echo", "dataset": DATASET})
+            assert any(eval_id in w for w in again.get("warnings", [])), again
+            r = await ok(s, "alc_eval", {"strategy": "echo", "resume": eval_id})
+            assert r["status"] == "needs_response" and r["session_id"] == mul_session, r
+            assert r["eval"]["case_id"] == "mul" and r["eval_id"] == eval_id
+            r = await ok(s, "alc_continue", {"session_id": r["session_id"], "response": "10"})
+            r = await ok(s, "alc_continue", {"session_id": r["session_id"], "response": "Paris"})
+            assert r["status"] == "completed" and r["eval_id"] == eval_id, r
+            rep = r["result"]
+            assert [c["case_id"] for c in rep["cases"]] == ["add", "mul", "cap"]
+            assert [c["passed"] for c in rep["cases"]] == [True, False, True]
+            assert rep["cases"][1]["session_id"] == mul_session
+            e = await err(s, "alc_eval", {"strategy": "echo", "resume": eval_id})
+            assert e["code"] == "invalid_params" and "already finished" in e["error"]
 
 
 async def test_eval_tools_listed_with_annotations():
@@ -207,3 +275,25 @@ async def test_eval_tools_listed_with_annotations():
             assert tools[n].annotations.read_only_hint is True, n
         for n in ("alc_eval", "alc_scenario_install"):
             assert tools[n].annotations.open_world_hint is True, n
+
+
+async def test_eval_provider_answers_are_cached_and_resample_asks_again():
+    with FakeLLM() as fake:
+        async with server(extra_env=fake.env()) as s:
+            args = {"strategy": "echo", "dataset": DATASET, "answerer": "provider"}
+            first = await ok(s, "alc_eval", args)
+            assert len(fake.requests) == 3
+            assert first["stats"]["auto"]["cache_hits"] == 0
+            outputs = [c["output"] for c in first["result"]["cases"]]
+            assert outputs == ["echo: What is 2+2?", "echo: What is 3*3?", "echo: Capital of France?"]
+            # The same eval again is answered from the cache: no provider call.
+            again = await ok(s, "alc_eval", args)
+            assert len(fake.requests) == 3
+            assert again["stats"]["auto"]["cache_hits"] == 3
+            assert [c["output"] for c in again["result"]["cases"]] == outputs
+            assert "3 answers from the cache" in again["result"]["summary"]
+            # `resample` asks again (and refreshes the cache); `cache: false` bypasses it.
+            fresh = await ok(s, "alc_eval", {**args, "resample": True})
+            assert len(fake.requests) == 6 and fresh["stats"]["auto"]["cache_hits"] == 0
+            await ok(s, "alc_eval", {**args, "cache": False})
+            assert len(fake.requests) == 9

@@ -1,12 +1,18 @@
-//! `alc eval run | history | show | compare` (interfaces.md §4.2, §8).
+//! `alc eval run | resume | history | show | compare` (interfaces.md §4.2, §8).
 //!
-//! `run` prints the report JSON on stdout; `history`, `show` and `compare` print
-//! tables (or JSON with `--json`); `show --html FILE` writes a self-contained HTML
-//! report. Exit codes: 2 usage / bad dataset, 4 not found, 6 provider, 7 storage,
-//! 8 `--min-pass-rate` not reached.
+//! `run` and `resume` print the report JSON on stdout; `history`, `show` and `compare`
+//! print tables (or JSON with `--json`); `show --html FILE` writes a self-contained HTML
+//! report. Exit codes: 2 usage / bad dataset, 4 not found, 5 the eval is being run by
+//! another live process, 6 provider, 7 storage, 8 `--min-pass-rate` not reached.
 //!
-//! Durable resume of an interrupted eval is not available yet (it needs the engine
-//! journal); an interrupted eval stores nothing.
+//! Evals are durable: the run is recorded in `<home>/alc.db` before any case starts,
+//! every case runs as a journaled session whose id is recorded before its first answer,
+//! and results are recorded as cases finish. An interrupted or killed eval is finished
+//! with `alc eval resume ID` (finished cases are kept, interrupted sessions replay from
+//! the journal, untouched cases run); `alc eval resume` alone lists unfinished evals, and
+//! `alc eval run --resume` continues the newest unfinished run of the same plan.
+//! Provider answers go through the response cache (`alc_eval::cache`) unless
+//! `--no-cache`; `--resample` asks the provider again and refreshes the cache.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -14,19 +20,21 @@ use std::sync::{Arc, Mutex};
 
 use alc_config::{LoadOptions, Settings};
 use alc_core::{Answer, PendingQuery};
-use alc_engine::{Engine, HostServices};
+use alc_eval::cache::EvalCache;
 use alc_eval::compare::{self, CompareOptions};
 use alc_eval::dataset::{self, Scenario};
+use alc_eval::durable::{self, DurableRun, RunRecord};
 use alc_eval::grader;
-use alc_eval::report::{self, ReportMeta};
-use alc_eval::runner::{self, Answerer, BoxFuture, EvalPlan};
+use alc_eval::report;
+use alc_eval::runner::{self, Answerer, BoxFuture, EvalPlan, RunOptions};
 use alc_eval::store::EvalStore;
 use alc_eval::EvalError;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use crate::answer::scripted::ScriptedAnswerer;
-use crate::run::{exit, Global};
+use crate::progress::Progress;
+use crate::run::{exit, Global, Host};
 
 /// Exit code: `--min-pass-rate` not reached (§4.3).
 const EXIT_TESTS_FAILED: u8 = 8;
@@ -46,6 +54,8 @@ pub struct EvalArgs {
 pub enum EvalSub {
     /// Run a strategy over a dataset, suite or scenario; prints the report JSON.
     Run(Box<RunEvalArgs>),
+    /// Finish an interrupted eval (without ID: list the unfinished ones).
+    Resume(ResumeEvalArgs),
     /// List stored evals, newest first.
     History(HistoryArgs),
     /// Show a stored eval as a table, or write an HTML report.
@@ -108,6 +118,43 @@ pub struct RunEvalArgs {
     /// Per-case deadline in seconds.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Continue the newest unfinished eval of the same plan instead of starting a new one.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// Response cache flags of `alc eval run` and `alc eval resume`.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct CacheArgs {
+    /// Ask the provider again instead of reading cached answers (the cache is refreshed).
+    #[arg(long)]
+    pub resample: bool,
+    /// Neither read nor write the response cache.
+    #[arg(long, conflicts_with = "resample")]
+    pub no_cache: bool,
+}
+
+/// `alc eval resume`.
+#[derive(Args, Debug)]
+pub struct ResumeEvalArgs {
+    /// Eval id of an unfinished eval; without it, the unfinished evals are listed.
+    pub id: Option<String>,
+    /// Answerer for the rest of the eval (default: the recorded one).
+    #[arg(long)]
+    pub answerer: Option<String>,
+    /// Cases running at once (default: as recorded).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Exit 8 when the pass rate is below X (0..1).
+    #[arg(long, value_name = "X")]
+    pub min_pass_rate: Option<f64>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// List as `{"unfinished":[…]}` JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `alc eval history`.
@@ -171,6 +218,7 @@ fn fail(e: &EvalError) -> u8 {
         "not_found" | "eval_not_found" => exit::NOT_FOUND,
         "io_error" => exit::IO,
         "provider_error" => exit::PROVIDER,
+        "busy" => exit::BUSY,
         _ => exit::INTERNAL,
     }
 }
@@ -194,7 +242,8 @@ pub fn run(args: EvalArgs, global: &Global) -> u8 {
         Err(e) => return usage(e, None),
     };
     match args.command {
-        EvalSub::Run(a) => run_eval(*a, &settings, global.quiet),
+        EvalSub::Run(a) => run_eval(*a, &settings, global),
+        EvalSub::Resume(a) => resume_eval(a, &settings, global),
         EvalSub::History(a) => history(a, &settings),
         EvalSub::Show(a) => show(a, &settings),
         EvalSub::Compare(a) => compare_cmd(a, &settings),
@@ -277,17 +326,74 @@ fn load_scenario(a: &RunEvalArgs, settings: &Settings) -> Result<Scenario, EvalE
     )))
 }
 
-fn run_eval(a: RunEvalArgs, settings: &Settings, quiet: bool) -> u8 {
+/// Builds the answerer named `choice` (`provider` or `scripted:FILE`); errors are printed
+/// and the exit code returned.
+fn make_answerer(
+    choice: &str,
+    settings: &Settings,
+    concurrency: Option<usize>,
+    quiet: bool,
+) -> Result<Arc<dyn Answerer>, u8> {
+    if let Some(path) = choice.strip_prefix("scripted:") {
+        return match ScriptedAnswerer::from_file(Path::new(path)) {
+            Ok(s) => {
+                let human = s.has_human_rules();
+                Ok(Arc::new(Scripted {
+                    name: choice.to_string(),
+                    inner: Mutex::new(s),
+                    human,
+                }))
+            }
+            Err(e) => Err(usage(e, None)),
+        };
+    }
+    if choice == "provider" {
+        let mut providers = settings.providers();
+        if !quiet {
+            for w in providers.warnings() {
+                eprintln!("warning: {w}");
+            }
+        }
+        if let Err(e) = providers.check_available() {
+            eprintln!("error: {e}");
+            return Err(exit::PROVIDER);
+        }
+        if let Some(n) = concurrency {
+            providers.settings.max_concurrency = providers.settings.max_concurrency.max(n);
+        }
+        return match alc_llm::Client::new(providers) {
+            Ok(c) => Ok(Arc::new(runner::ProviderAnswerer::new(c))),
+            Err(e) => {
+                eprintln!("error: {e}");
+                Err(exit::PROVIDER)
+            }
+        };
+    }
+    Err(usage(
+        format!("answerer '{choice}' is not supported by `alc eval run`"),
+        Some("use --answerer provider or --answerer scripted:FILE"),
+    ))
+}
+
+fn check_min_pass_rate(x: Option<f64>) -> Result<(), u8> {
+    match x {
+        Some(x) if !(0.0..=1.0).contains(&x) => {
+            Err(usage("--min-pass-rate must be between 0 and 1", None))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn run_eval(a: RunEvalArgs, settings: &Settings, global: &Global) -> u8 {
+    let quiet = global.quiet;
     if a.repeats == 0 {
         return usage("--repeats must be at least 1", None);
     }
     if a.concurrency == Some(0) {
         return usage("--concurrency must be at least 1", None);
     }
-    if let Some(x) = a.min_pass_rate {
-        if !(0.0..=1.0).contains(&x) {
-            return usage("--min-pass-rate must be between 0 and 1", None);
-        }
+    if let Err(code) = check_min_pass_rate(a.min_pass_rate) {
+        return code;
     }
     if !alc_engine::valid_package_name(&a.strategy) {
         return usage(format!("invalid strategy name '{}'", a.strategy), None);
@@ -348,94 +454,270 @@ fn run_eval(a: RunEvalArgs, settings: &Settings, quiet: bool) -> u8 {
             ),
         ),
     };
-    let mut providers = settings.providers();
-    let default_concurrency = providers.settings.max_concurrency.max(1);
-    let answerer: Arc<dyn Answerer> = if let Some(path) = choice.strip_prefix("scripted:") {
-        match ScriptedAnswerer::from_file(Path::new(path)) {
-            Ok(s) => {
-                let human = s.has_human_rules();
-                Arc::new(Scripted {
-                    name: choice.clone(),
-                    inner: Mutex::new(s),
-                    human,
-                })
-            }
-            Err(e) => return usage(e, None),
-        }
-    } else if choice == "provider" {
-        if !quiet {
-            for w in providers.warnings() {
-                eprintln!("warning: {w}");
-            }
-        }
-        if let Err(e) = providers.check_available() {
-            eprintln!("error: {e}");
-            return exit::PROVIDER;
-        }
-        if let Some(n) = a.concurrency {
-            providers.settings.max_concurrency = providers.settings.max_concurrency.max(n);
-        }
-        match alc_llm::Client::new(providers) {
-            Ok(c) => Arc::new(runner::ProviderAnswerer::new(c)),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::PROVIDER;
-            }
-        }
-    } else {
-        return usage(
-            format!("answerer '{choice}' is not supported by `alc eval run`"),
-            Some("use --answerer provider or --answerer scripted:FILE"),
-        );
+    let default_concurrency = settings.providers().settings.max_concurrency.max(1);
+    let answerer = match make_answerer(&choice, settings, a.concurrency, quiet) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
 
-    let model = settings.run_model(a.model.as_deref());
-    let graders_json = serde_json::to_value(&scenario.graders).unwrap_or(Value::Null);
-    let scenario_hash = scenario.content_hash();
-    let scenario_name = scenario.name.clone();
-    let pass_threshold = scenario.pass_threshold;
     let warnings: Vec<String> = scenario
         .skipped
         .iter()
         .map(|b| format!("skipped dataset {b}"))
         .collect();
-    let plan = Arc::new(EvalPlan {
-        strategy: a.strategy.clone(),
-        strategy_opts: strategy_opts.clone(),
-        scenario,
-        repeats: a.repeats,
-        concurrency: a.concurrency.unwrap_or(default_concurrency),
-        model: model.clone(),
-        judge_model: a.judge_model.clone(),
-        case_timeout_ms: a
-            .timeout
-            .filter(|t| t.is_finite() && *t > 0.0)
-            .map(|t| (t * 1000.0) as u64),
-    });
+    let scenario_hash = scenario.content_hash();
+    let record = RunRecord {
+        plan: EvalPlan {
+            strategy: a.strategy.clone(),
+            strategy_opts,
+            scenario,
+            repeats: a.repeats,
+            concurrency: a.concurrency.unwrap_or(default_concurrency),
+            model: settings.run_model(a.model.as_deref()),
+            judge_model: a.judge_model.clone(),
+            case_timeout_ms: a
+                .timeout
+                .filter(|t| t.is_finite() && *t > 0.0)
+                .map(|t| (t * 1000.0) as u64),
+        },
+        answerer: answerer.name(),
+        judge_answerer: None,
+        scenario_hash,
+        warnings,
+        started_at: alc_eval::now_ms(),
+    };
+    let store = match open_store(settings) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    // An unfinished run of the same plan: continue it with --resume, else point at it.
+    let same = store
+        .unfinished(Some(&record.plan_hash()))
+        .unwrap_or_default();
+    if let Some(u) = same.first() {
+        if a.resume {
+            let mut run = match DurableRun::resume(store, &u.eval_id) {
+                Ok(r) => r,
+                Err(e) => return fail(&e),
+            };
+            if let Some(n) = a.concurrency {
+                run.set_concurrency(n);
+            }
+            return execute(
+                run,
+                answerer.clone(),
+                answerer,
+                settings,
+                global,
+                a.cache,
+                a.min_pass_rate,
+            );
+        }
+        if !quiet {
+            eprintln!(
+                "warning: eval {} of the same plan is unfinished ({}/{} cases done)",
+                u.eval_id, u.done, u.total
+            );
+            eprintln!(
+                "hint: `alc eval resume {}` finishes it; this run starts a new eval",
+                u.eval_id
+            );
+        }
+    } else if a.resume && !quiet {
+        eprintln!("note: no unfinished eval of this plan; starting a new one");
+    }
+    let run = match DurableRun::begin(store, record) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    execute(
+        run,
+        answerer.clone(),
+        answerer,
+        settings,
+        global,
+        a.cache,
+        a.min_pass_rate,
+    )
+}
 
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::INTERNAL;
+fn resume_eval(a: ResumeEvalArgs, settings: &Settings, global: &Global) -> u8 {
+    if a.concurrency == Some(0) {
+        return usage("--concurrency must be at least 1", None);
+    }
+    if let Err(code) = check_min_pass_rate(a.min_pass_rate) {
+        return code;
+    }
+    let store = match open_store(settings) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let Some(id) = a.id.as_deref() else {
+        return list_unfinished(&store, a.json);
+    };
+    let mut run = match DurableRun::resume(store, id) {
+        Ok(r) => r,
+        Err(e) if e.code == "eval_not_found" => {
+            return fail(&e.with_hint("`alc eval resume` lists the unfinished evals"))
+        }
+        Err(e) => return fail(&e),
+    };
+    if let Some(n) = a.concurrency {
+        run.set_concurrency(n);
+    }
+    let choice = a
+        .answerer
+        .clone()
+        .unwrap_or_else(|| run.record().answerer.clone());
+    let answerer = match make_answerer(&choice, settings, a.concurrency, global.quiet) {
+        Ok(x) => x,
+        Err(code) => {
+            run.release();
+            return code;
         }
     };
-    let services = HostServices {
-        modules: Arc::new(resolver),
-        env_allow: Arc::new(settings.env_allow()),
-        ..HostServices::default()
+    execute(
+        run,
+        answerer.clone(),
+        answerer,
+        settings,
+        global,
+        a.cache,
+        a.min_pass_rate,
+    )
+}
+
+fn list_unfinished(store: &EvalStore, json: bool) -> u8 {
+    let rows = match store.unfinished(None) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
     };
-    let engine = match Engine::start_blocking(settings.engine_config(), services) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INTERNAL;
+    let now = alc_eval::now_ms();
+    let running = |u: &alc_eval::store::Unfinished| {
+        u.owner.as_ref().is_some_and(|(host, pid)| {
+            now - u.updated_at <= alc_eval::store::EVAL_OWNER_TTL_MS
+                && (*host != alc_store::current_host() || alc_store::pid_alive(*pid))
+        })
+    };
+    if json {
+        let items: Vec<Value> = rows
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "eval_id": u.eval_id,
+                    "strategy": u.strategy,
+                    "scenario": u.scenario,
+                    "total": u.total,
+                    "done": u.done,
+                    "interrupted": u.started,
+                    "started_at": u.started_at,
+                    "updated_at": u.updated_at,
+                    "running": running(u),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "unfinished": items }));
+        return exit::OK;
+    }
+    if rows.is_empty() {
+        println!("no unfinished evals");
+        return exit::OK;
+    }
+    println!(
+        "{:<32}  {:<16}  {:<16}  {:>11}  state",
+        "eval_id", "strategy", "scenario", "done/total"
+    );
+    for u in &rows {
+        println!(
+            "{:<32}  {:<16}  {:<16}  {:>11}  {}",
+            u.eval_id,
+            u.strategy,
+            u.scenario,
+            format!("{}/{}", u.done, u.total),
+            if running(u) { "running" } else { "resumable" }
+        );
+    }
+    exit::OK
+}
+
+/// Runs (or finishes) a durable eval on a journaled engine and prints its report.
+fn execute(
+    run: DurableRun,
+    answerer: Arc<dyn Answerer>,
+    judge: Arc<dyn Answerer>,
+    settings: &Settings,
+    global: &Global,
+    cache: CacheArgs,
+    min_pass_rate: Option<f64>,
+) -> u8 {
+    let quiet = global.quiet;
+    let progress = Progress::new(true, true, 0);
+    let host = match Host::start(
+        settings,
+        alc_pkg::Resolver::new(settings.pkg_env()),
+        &progress,
+        quiet,
+    ) {
+        Ok(h) => h,
+        Err(code) => {
+            run.release();
+            return code;
         }
     };
+    let code = execute_on(
+        &host,
+        run,
+        answerer,
+        judge,
+        settings,
+        global,
+        cache,
+        min_pass_rate,
+    );
+    host.finish();
+    code
+}
+
+#[allow(clippy::too_many_arguments)]
+fn execute_on(
+    host: &Host,
+    run: DurableRun,
+    answerer: Arc<dyn Answerer>,
+    judge: Arc<dyn Answerer>,
+    settings: &Settings,
+    global: &Global,
+    cache: CacheArgs,
+    min_pass_rate: Option<f64>,
+) -> u8 {
+    let quiet = global.quiet;
+    let cache = if cache.no_cache {
+        None
+    } else {
+        match EvalCache::open_home(&settings.home, !cache.resample) {
+            Ok(c) => Some(Arc::new(c.with_journal(Arc::new(host.journal.clone())))),
+            Err(e) => {
+                run.release();
+                return fail(&e);
+            }
+        }
+    };
+    let run = Arc::new(run);
+    let total = run.total();
+    if !quiet {
+        let (done, interrupted) = (run.done_before(), run.interrupted_before());
+        if done + interrupted > 0 {
+            eprintln!(
+                "eval {}: resuming ({done} of {total} cases done, {interrupted} continue from the journal)",
+                run.eval_id()
+            );
+        } else {
+            eprintln!(
+                "eval {}: {total} cases (if interrupted: `alc eval resume {}`)",
+                run.eval_id(),
+                run.eval_id()
+            );
+        }
+    }
     let progress: Option<runner::Progress> =
         (!quiet && std::io::stderr().is_terminal()).then(|| {
             Arc::new(|done: usize, total: usize| {
@@ -445,42 +727,38 @@ fn run_eval(a: RunEvalArgs, settings: &Settings, quiet: bool) -> u8 {
                 }
             }) as runner::Progress
         });
-    let started_at = alc_eval::now_ms();
-    let results = rt.block_on(runner::run_all(
-        &engine,
-        plan.clone(),
-        answerer.clone(),
-        answerer.clone(),
-        progress,
-    ));
-    engine.shutdown_now(alc_engine::ShutdownMode::Cancel);
-    rt.shutdown_timeout(std::time::Duration::from_millis(200));
-    let finished_at = alc_eval::now_ms();
-
-    let mut rep = report::build(
-        ReportMeta {
-            strategy: a.strategy.clone(),
-            scenario: scenario_name,
-            scenario_hash,
-            answerer: answerer.name(),
-            model,
-            repeats: a.repeats,
-            pass_threshold,
-            strategy_opts: Value::Object(strategy_opts),
-            graders: graders_json,
-            started_at,
-            finished_at,
-            warnings,
-        },
-        results,
-    );
-    let mut store = match open_store(settings) {
-        Ok(s) => s,
+    let plan = Arc::new(run.record().plan.clone());
+    let opts = RunOptions {
+        durable: Some(run.clone()),
+        cache: cache.clone(),
+    };
+    let results = host.rt.block_on(async {
+        let heartbeat = durable::spawn_heartbeat(run.clone());
+        let results =
+            runner::run_all_with(&host.engine, plan, answerer, judge, progress, opts).await;
+        heartbeat.abort();
+        results
+    });
+    for e in run.errors() {
+        eprintln!("warning: eval progress not recorded: {e}");
+    }
+    if let Some(e) = cache.as_ref().and_then(|c| c.write_error()) {
+        eprintln!("warning: {e}");
+    }
+    if results.len() < total {
+        run.release();
+        eprintln!(
+            "error: eval {} stopped with {} of {total} cases done",
+            run.eval_id(),
+            results.len()
+        );
+        eprintln!("hint: `alc eval resume {}` finishes it", run.eval_id());
+        return exit::INTERNAL;
+    }
+    let rep = match run.finish(results, alc_eval::now_ms()) {
+        Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    if let Err(e) = store.save(&mut rep, finished_at) {
-        return fail(&e);
-    }
     if !quiet {
         if rep.aggregated.errored > 0 {
             let first = rep
@@ -495,14 +773,14 @@ fn run_eval(a: RunEvalArgs, settings: &Settings, quiet: bool) -> u8 {
         }
         eprintln!("{} [{}]", rep.summary, rep.eval_id);
     }
-    match serde_json::to_string(&rep) {
-        Ok(s) => println!("{s}"),
+    match serde_json::to_value(&rep) {
+        Ok(doc) => crate::run::emit(&doc),
         Err(e) => {
             eprintln!("error: cannot encode the report: {e}");
             return exit::INTERNAL;
         }
     }
-    if let Some(min) = a.min_pass_rate {
+    if let Some(min) = min_pass_rate {
         if rep.aggregated.pass_rate < min {
             eprintln!(
                 "error: pass rate {:.1}% is below --min-pass-rate {:.1}%",

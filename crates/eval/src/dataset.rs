@@ -165,7 +165,7 @@ pub fn cases_from_values(values: &[Value]) -> Result<Vec<Case>, EvalError> {
 }
 
 /// What an eval runs: cases plus grading settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scenario {
     /// Scenario name (file stem or the suite's `name`).
     pub name: String,
@@ -177,7 +177,8 @@ pub struct Scenario {
     pub pass_threshold: f64,
     /// Dot path of the output in the returned value.
     pub output_field: Option<String>,
-    /// Lines skipped with `skip_bad`.
+    /// Lines skipped with `skip_bad` (not stored).
+    #[serde(skip)]
     pub skipped: Vec<BadLine>,
 }
 

@@ -10,13 +10,16 @@
 //! - [`compare`]: Welch, bootstrap and paired comparison of two stored evals.
 //! - [`scenarios`]: installed scenarios in `<home>/scenarios` (lookup, list, install).
 //!
-//! Durable resume of an interrupted eval is not implemented: it depends on the
-//! engine's session journal. An interrupted eval leaves no stored record.
+//! - [`durable`]: durable runs (the run and each case's session recorded before work
+//!   starts; an interrupted eval is resumed from the journal).
+//! - [`cache`]: the content-addressed response cache of provider answers.
 
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod compare;
 pub mod dataset;
+pub mod durable;
 pub mod grader;
 pub mod report;
 pub mod runner;
@@ -29,7 +32,7 @@ pub mod store;
 #[error("{message}")]
 pub struct EvalError {
     /// `invalid_params`, `not_found`, `eval_not_found`, `scenario_not_found`, `io_error`,
-    /// `provider_error`, `internal`.
+    /// `provider_error`, `busy`, `internal`.
     pub code: &'static str,
     /// What went wrong.
     pub message: String,
@@ -78,6 +81,11 @@ impl EvalError {
     /// Provider configuration or call failure.
     pub fn provider(message: impl Into<String>) -> Self {
         Self::new("provider_error", message)
+    }
+
+    /// Another live process owns the object.
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self::new("busy", message)
     }
 
     /// A bug.

@@ -51,6 +51,9 @@ pub struct Usage {
     pub tokens: u64,
     /// Cost in USD when known.
     pub cost_usd: Option<f64>,
+    /// Answers served from the response cache instead of the provider.
+    #[serde(default)]
+    pub cache_hits: u64,
 }
 
 /// Per-case latency percentiles in ms.
@@ -189,6 +192,7 @@ pub fn build(meta: ReportMeta, cases: Vec<CaseResult>) -> Report {
         llm_calls: cases.iter().map(|c| c.llm_calls).sum(),
         tokens: cases.iter().map(|c| c.tokens).sum(),
         cost_usd: cost,
+        cache_hits: cases.iter().map(|c| c.cache_hits).sum(),
     };
     let latency_ms = Latency {
         p50: stats::percentile(&lat, 50.0),
@@ -210,7 +214,11 @@ pub fn build(meta: ReportMeta, cases: Vec<CaseResult>) -> Report {
         } else {
             String::new()
         }
-    );
+    ) + &if usage.cache_hits > 0 {
+        format!(", {} answers from the cache", usage.cache_hits)
+    } else {
+        String::new()
+    };
     Report {
         name: meta.scenario.clone(),
         strategy: meta.strategy,

@@ -263,6 +263,7 @@ fn case(id: &str, score: f64) -> CaseResult {
         cost_usd: Some(0.001),
         elapsed_ms: 10,
         session_id: None,
+        cache_hits: 0,
     }
 }
 

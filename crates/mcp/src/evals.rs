@@ -4,15 +4,25 @@
 //! the `provider` or `scripted` answerer (host-answered evals, where every query would
 //! surface as a pause, are not offered yet). The read tools and the scenario tools are
 //! plain functions of the package environment, run off the async threads.
+//!
+//! Evals are durable ([`alc_eval::durable`]): the run and each case's session are recorded
+//! in `<home>/alc.db` before work starts, so an eval cut short by a crash or a restart is
+//! finished with `alc_eval {strategy, resume: "<eval_id>"}` — finished cases are kept,
+//! interrupted sessions replay from the journal, untouched cases run. Provider answers go
+//! through the response cache ([`alc_eval::cache`]); `resample: true` asks the provider
+//! again (refreshing the cache) and `cache: false` bypasses it.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use alc_core::PendingQuery;
+use alc_core::{Journal, LlmQuery, PendingQuery};
+use alc_engine::Engine;
+use alc_eval::cache::EvalCache;
 use alc_eval::compare::{self, CompareOptions};
 use alc_eval::dataset::{self, Scenario};
+use alc_eval::durable::{DurableRun, RunRecord};
 use alc_eval::report::Report;
-use alc_eval::runner::{self, Answered, Answerer, BoxFuture};
+use alc_eval::runner::{self, Answered, Answerer, BoxFuture, RunOptions};
 use alc_eval::store::EvalStore;
 use alc_eval::{grader, scenarios, EvalError};
 use alc_pkg::PkgEnv;
@@ -71,7 +81,8 @@ enum EvalKind {
 }
 
 impl EvalAnswerer {
-    /// Wraps a parsed session answerer; `host` → `invalid_params` (not offered for evals).
+    /// Wraps a parsed session answerer; `host` → `invalid_params` (host-answered evals
+    /// surface their queries as pauses instead, see [`HostEval`]).
     pub fn new(a: &SessionAnswerer, client: Option<alc_llm::Client>) -> Result<Self, ToolError> {
         let kind = match (&a.kind, client) {
             (AnswererKind::Scripted(s), _) => EvalKind::Scripted(s.clone()),
@@ -84,7 +95,7 @@ impl EvalAnswerer {
             }
             (AnswererKind::Host, _) => {
                 return Err(ToolError::invalid(
-                    "`answerer`: alc_eval runs with `provider` or scripted answers (`script` or `scripted:<path>`); host-answered evals are not supported yet",
+                    "`judge_answerer` must be `provider` or scripted (`scripted:<path>`); host answers are for the strategy's queries",
                 ))
             }
         };
@@ -98,6 +109,13 @@ impl EvalAnswerer {
 impl Answerer for EvalAnswerer {
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn cache_route(&self, query: &LlmQuery, model: Option<&str>) -> Option<(String, String)> {
+        match &self.kind {
+            EvalKind::Provider(p) => p.cache_route(query, model),
+            EvalKind::Scripted(_) => None,
+        }
     }
 
     fn human_channel(&self) -> bool {
@@ -204,14 +222,180 @@ pub fn load_scenario(a: &Args<'_>, env: &PkgEnv) -> Result<Scenario, ToolError> 
     Ok(s)
 }
 
-fn store(env: &PkgEnv) -> Result<EvalStore, ToolError> {
-    EvalStore::open_home(&env.home).map_err(eval_error)
+/// The durability and cache arguments of `alc_eval`.
+#[derive(Debug, Clone, Default)]
+pub struct RunArgs {
+    /// `resume`: the unfinished eval to finish.
+    pub resume: Option<String>,
+    /// `resample`: ask the provider again instead of reading cached answers.
+    pub resample: bool,
+    /// `cache` (default true): use the response cache at all.
+    pub cache: bool,
 }
 
-/// Saves a finished report; returns its id.
-pub fn save(env: &PkgEnv, rep: &mut Report) -> Result<String, ToolError> {
-    let finished = rep.finished_at;
-    store(env)?.save(rep, finished).map_err(eval_error)
+impl RunArgs {
+    /// Reads `resume`, `resample` and `cache`.
+    pub fn parse(a: &Args<'_>) -> Result<RunArgs, ToolError> {
+        let cache = a.bool("cache")?.unwrap_or(true);
+        let resample = a.bool("resample")?.unwrap_or(false);
+        if resample && !cache {
+            return Err(ToolError::invalid(
+                "`resample: true` refreshes the cache; it cannot be combined with `cache: false`",
+            ));
+        }
+        Ok(RunArgs {
+            resume: a.str("resume")?.map(str::to_string),
+            resample,
+            cache,
+        })
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ToolError> + Send + 'static,
+) -> Result<T, ToolError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ToolError::new("internal", format!("eval storage failed: {e}")))?
+}
+
+/// Takes over the unfinished eval `eval_id`, which must be an eval of `strategy`.
+pub async fn resume_run(
+    env: &PkgEnv,
+    eval_id: &str,
+    strategy: &str,
+) -> Result<DurableRun, ToolError> {
+    let (env, id) = (env.clone(), eval_id.to_string());
+    let run = blocking(move || DurableRun::resume(store(&env)?, &id).map_err(eval_error)).await?;
+    if run.record().plan.strategy != strategy {
+        run.release();
+        return Err(ToolError::invalid(format!(
+            "`resume`: eval {eval_id} runs strategy '{}', not '{strategy}'",
+            run.record().plan.strategy
+        )));
+    }
+    Ok(run)
+}
+
+/// Records a new durable eval before any case runs. An unfinished eval of the same plan is
+/// named in `warnings` (with how to finish it).
+pub async fn begin_run(
+    env: &PkgEnv,
+    record: RunRecord,
+    warnings: &mut Vec<String>,
+) -> Result<DurableRun, ToolError> {
+    let env = env.clone();
+    let (run, same) = blocking(move || {
+        let st = store(&env)?;
+        let same = st
+            .unfinished(Some(&record.plan_hash()))
+            .map_err(eval_error)?;
+        Ok((DurableRun::begin(st, record).map_err(eval_error)?, same))
+    })
+    .await?;
+    if let Some(u) = same.first() {
+        warnings.push(format!(
+            "eval {} of the same plan is unfinished ({}/{} cases done); pass `resume: \"{}\"` to finish it instead of starting a new eval",
+            u.eval_id, u.done, u.total, u.eval_id
+        ));
+    }
+    Ok(run)
+}
+
+/// Runs (or finishes) a durable eval on `engine` with the response cache of the home, and
+/// stores its report. Returns the completed payload, or a `cancelled` request error when
+/// `cancelled` fires first (the eval then stays resumable).
+#[allow(clippy::too_many_arguments)]
+pub async fn execute(
+    engine: &Engine,
+    env: &PkgEnv,
+    journal: Option<Arc<dyn Journal>>,
+    run: DurableRun,
+    answerer: Arc<dyn Answerer>,
+    judge: Arc<dyn Answerer>,
+    progress: Option<runner::Progress>,
+    opts: &RunArgs,
+    mut warnings: Vec<String>,
+    cancelled: impl std::future::Future<Output = ()>,
+) -> ToolResult {
+    let cache = if opts.cache {
+        let (home, read) = (env.home.clone(), !opts.resample);
+        let c = blocking(move || EvalCache::open_home(&home, read).map_err(eval_error)).await?;
+        Some(Arc::new(match journal {
+            Some(j) => c.with_journal(j),
+            None => c,
+        }))
+    } else {
+        None
+    };
+    let run = Arc::new(run);
+    let total = run.total();
+    let plan = Arc::new(run.record().plan.clone());
+    let heartbeat = alc_eval::durable::spawn_heartbeat(run.clone());
+    let work = runner::run_all_with(
+        engine,
+        plan,
+        answerer,
+        judge,
+        progress,
+        RunOptions {
+            durable: Some(run.clone()),
+            cache: cache.clone(),
+        },
+    );
+    let results = tokio::select! {
+        r = work => r,
+        _ = cancelled => {
+            heartbeat.abort();
+            run.release();
+            return Err(ToolError::new(
+                "cancelled",
+                format!("the request was cancelled; `resume: \"{}\"` finishes the eval", run.eval_id()),
+            ));
+        }
+    };
+    heartbeat.abort();
+    warnings.extend(
+        run.errors()
+            .into_iter()
+            .map(|e| format!("eval progress not recorded: {e}")),
+    );
+    if let Some(e) = cache.as_ref().and_then(|c| c.write_error()) {
+        warnings.push(e);
+    }
+    if results.len() < total {
+        run.release();
+        return Err(ToolError::new(
+            "internal",
+            format!(
+                "eval {} stopped with {} of {total} cases done; `resume: \"{}\"` finishes it",
+                run.eval_id(),
+                results.len(),
+                run.eval_id()
+            ),
+        ));
+    }
+    let finisher = run.clone();
+    let rep = blocking(move || {
+        finisher
+            .finish(results, alc_eval::now_ms())
+            .map_err(eval_error)
+    })
+    .await?;
+    let mut out = json!({
+        "status": "completed",
+        "eval_id": rep.eval_id,
+        "stats": stats_of(&rep),
+        "result": rep,
+    });
+    if !warnings.is_empty() {
+        out["warnings"] = json!(warnings);
+    }
+    Ok(out)
+}
+
+fn store(env: &PkgEnv) -> Result<EvalStore, ToolError> {
+    EvalStore::open_home(&env.home).map_err(eval_error)
 }
 
 /// `stats` of a completed eval (§2.1 shape: `auto` + `custom`).
@@ -222,6 +406,7 @@ pub fn stats_of(rep: &Report) -> Value {
             "llm_calls": rep.usage.llm_calls,
             "tokens": rep.usage.tokens,
             "cost_usd": rep.usage.cost_usd,
+            "cache_hits": rep.usage.cache_hits,
             "cases": rep.aggregated.total,
         },
         "custom": {},
@@ -346,4 +531,292 @@ pub fn scenario_install(env: &PkgEnv, a: &Args<'_>) -> ToolResult {
         )));
     }
     Ok(r.to_json())
+}
+
+// ---------------------------------------------------------------------------------------
+// Host-answered evals
+
+/// A host-answered eval in progress: its cases run one at a time as host sessions of the
+/// server's engine; each case's queries reach the caller as ordinary pauses, and the
+/// `alc_continue` that ends a case session starts the next case (or completes the eval).
+/// Durable like every eval: a restart loses only this in-memory driver, and `resume`
+/// picks the eval up at its current case.
+pub struct HostEval {
+    run: Arc<DurableRun>,
+    judge: Option<Arc<dyn Answerer>>,
+    warnings: Vec<String>,
+    state: Mutex<HostState>,
+    heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+struct HostState {
+    results: Vec<Option<runner::CaseResult>>,
+    /// The slot running now, its session and when this process started it.
+    current: Option<(usize, alc_core::SessionId, std::time::Instant)>,
+}
+
+/// What a host-answered eval runs next.
+pub enum NextCase {
+    /// Continue the slot's session, started before a restart.
+    Continue {
+        /// Slot index.
+        slot: usize,
+        /// Its session.
+        session_id: alc_core::SessionId,
+    },
+    /// Start a session for the slot.
+    Start {
+        /// Slot index.
+        slot: usize,
+        /// The case session.
+        spec: Box<alc_core::SessionSpec>,
+    },
+    /// Every slot has a result.
+    Done,
+}
+
+fn host_registry() -> &'static Mutex<std::collections::HashMap<String, Arc<HostEval>>> {
+    static REGISTRY: std::sync::OnceLock<Mutex<std::collections::HashMap<String, Arc<HostEval>>>> =
+        std::sync::OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// The host-answered eval whose case runs in session `session_id`, if any.
+pub fn host_eval_of(session_id: &str) -> Option<Arc<HostEval>> {
+    host_registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(session_id)
+        .cloned()
+}
+
+/// True for a payload of a session that ended (`completed`, `error`, `cancelled`).
+pub fn is_terminal_payload(p: &Value) -> bool {
+    matches!(
+        p["status"].as_str(),
+        Some("completed" | "error" | "cancelled")
+    ) && p.get("eval_id").is_none()
+}
+
+impl HostEval {
+    /// Wraps a durable run answered by the caller. `judge` answers `llm_judge` graders;
+    /// without one, a plan with such graders → `invalid_params`.
+    pub fn new(
+        run: DurableRun,
+        judge: Option<Arc<dyn Answerer>>,
+        warnings: Vec<String>,
+    ) -> Result<Arc<HostEval>, ToolError> {
+        let plan = &run.record().plan;
+        let judged = plan.scenario.graders.iter().any(|g| g.is_judge())
+            || plan
+                .scenario
+                .cases
+                .iter()
+                .filter_map(|c| c.graders.as_ref())
+                .flatten()
+                .any(|g| g.is_judge());
+        if judged && judge.is_none() {
+            run.release();
+            return Err(ToolError::invalid(
+                "host-answered evals grade `llm_judge` with `judge_answerer` (`provider` or `scripted:<path>`); pass one",
+            ));
+        }
+        let results = (0..run.total())
+            .map(|i| run.prior(i).and_then(|p| p.result.clone()))
+            .collect();
+        let run = Arc::new(run);
+        Ok(Arc::new(HostEval {
+            heartbeat: Mutex::new(Some(alc_eval::durable::spawn_heartbeat(run.clone()))),
+            run,
+            judge,
+            warnings,
+            state: Mutex::new(HostState {
+                results,
+                current: None,
+            }),
+        }))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, HostState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The eval id.
+    pub fn eval_id(&self) -> &str {
+        self.run.eval_id()
+    }
+
+    /// The first slot without a result: its earlier session when `engine` still knows it,
+    /// else a new case session.
+    pub fn next(&self, engine: &Engine) -> NextCase {
+        let st = self.state();
+        let Some(slot) = st.results.iter().position(Option::is_none) else {
+            return NextCase::Done;
+        };
+        if let Some((s, id, _)) = &st.current {
+            if *s == slot {
+                return NextCase::Continue {
+                    slot,
+                    session_id: id.clone(),
+                };
+            }
+        }
+        let known = self
+            .run
+            .prior(slot)
+            .and_then(|p| p.session_id.as_deref())
+            .and_then(|s| alc_core::SessionId::parse(s).ok())
+            .filter(|id| {
+                engine
+                    .state(id, &alc_core::SnapshotOptions::default())
+                    .is_ok_and(|snap| !runner::cancelled_by_shutdown(snap.outcome.as_ref()))
+            });
+        if let Some(session_id) = known {
+            return NextCase::Continue { slot, session_id };
+        }
+        let plan = &self.run.record().plan;
+        let repeats = plan.repeats.max(1) as usize;
+        let case = &plan.scenario.cases[slot / repeats];
+        let mut spec = runner::case_spec(plan, case, (slot % repeats) as u32, true);
+        spec.labels
+            .insert("eval_id".into(), self.eval_id().to_string());
+        NextCase::Start {
+            slot,
+            spec: Box::new(spec),
+        }
+    }
+
+    /// Marks `session_id` as the session of `slot` (recorded before its first answer when
+    /// `fresh`), reachable through [`host_eval_of`].
+    pub fn started(
+        self: &Arc<Self>,
+        slot: usize,
+        session_id: &alc_core::SessionId,
+        fresh: bool,
+    ) -> Result<(), ToolError> {
+        if fresh {
+            self.run
+                .record_session(slot, session_id.as_str())
+                .map_err(eval_error)?;
+        }
+        let mut st = self.state();
+        if st.current.as_ref().map(|c| &c.1) != Some(session_id) {
+            st.current = Some((slot, session_id.clone(), std::time::Instant::now()));
+        }
+        host_registry()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(session_id.to_string(), self.clone());
+        Ok(())
+    }
+
+    /// Grades the current case once its session `session_id` has ended and records the
+    /// result. Returns false (nothing done) when `session_id` is not the current case.
+    pub async fn case_ended(
+        &self,
+        engine: &Engine,
+        session_id: &alc_core::SessionId,
+    ) -> Result<bool, ToolError> {
+        let (slot, started) = match &self.state().current {
+            Some((slot, id, at)) if id == session_id => (*slot, *at),
+            _ => return Ok(false),
+        };
+        let terminal = engine.wait(session_id).await.map_err(|e| {
+            ToolError::new(
+                "internal",
+                format!("eval {}: case session {session_id}: {e}", self.eval_id()),
+            )
+        })?;
+        let plan = &self.run.record().plan;
+        let repeats = plan.repeats.max(1) as usize;
+        let case = &plan.scenario.cases[slot / repeats];
+        let judge: Arc<dyn Answerer> = match &self.judge {
+            Some(j) => j.clone(),
+            None => Arc::new(runner::FnAnswerer::new("none", |q: &PendingQuery| {
+                alc_core::Answer::text(Some(q.id.clone()), "")
+            })),
+        };
+        let mut result = runner::grade_terminal(
+            plan,
+            case,
+            (slot % repeats) as u32,
+            session_id,
+            &terminal,
+            &judge,
+            None,
+        )
+        .await;
+        result.elapsed_ms = started.elapsed().as_millis() as u64;
+        let run = self.run.clone();
+        let recorded = result.clone();
+        blocking(move || {
+            run.record_result(slot, &recorded);
+            Ok(())
+        })
+        .await?;
+        let mut st = self.state();
+        st.results[slot] = Some(result);
+        st.current = None;
+        Ok(true)
+    }
+
+    /// Adds the eval's position to a case pause: `eval_id` and
+    /// `eval: {case_id, repeat, case, cases}` (1-based `case` of `cases` slots).
+    pub fn annotate(&self, payload: &mut Value) {
+        let st = self.state();
+        let Some((slot, _, _)) = &st.current else {
+            return;
+        };
+        let plan = &self.run.record().plan;
+        let repeats = plan.repeats.max(1) as usize;
+        payload["eval_id"] = json!(self.eval_id());
+        payload["eval"] = json!({
+            "case_id": plan.scenario.cases[slot / repeats].id,
+            "repeat": slot % repeats,
+            "case": slot + 1,
+            "cases": st.results.len(),
+        });
+    }
+
+    /// Stores the report of the finished eval and returns the completed payload (with the
+    /// last case's `session_id`).
+    pub async fn complete(&self, last_session: Option<&alc_core::SessionId>) -> ToolResult {
+        let results: Vec<runner::CaseResult> =
+            self.state().results.iter().flatten().cloned().collect();
+        let run = self.run.clone();
+        let rep =
+            blocking(move || run.finish(results, alc_eval::now_ms()).map_err(eval_error)).await?;
+        host_registry()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, e| e.eval_id() != rep.eval_id);
+        if let Some(h) = self
+            .heartbeat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            h.abort();
+        }
+        let mut out = json!({
+            "status": "completed",
+            "eval_id": rep.eval_id,
+            "stats": stats_of(&rep),
+            "result": rep,
+        });
+        if let Some(id) = last_session {
+            out["session_id"] = json!(id.to_string());
+        }
+        let mut warnings = self.warnings.clone();
+        warnings.extend(
+            self.run
+                .errors()
+                .into_iter()
+                .map(|e| format!("eval progress not recorded: {e}")),
+        );
+        if !warnings.is_empty() {
+            out["warnings"] = json!(warnings);
+        }
+        Ok(out)
+    }
 }

@@ -565,7 +565,7 @@ pub fn tools() -> Vec<Tool> {
         .with_annotations(ToolAnnotations::new().idempotent(true)),
         Tool::new(
             "alc_eval",
-            "Evaluate a strategy package over cases: exactly one of `scenario` (inline Lua, simple form), `scenario_file`, `scenario_name` (installed, see alc_scenario_list) or `dataset` (array of {id?, input, expected}). Answered by `provider` or inline `script` rules; returns the report with `eval_id` (stored; see alc_eval_history).",
+            "Evaluate a strategy package over cases: exactly one of `scenario` (inline Lua, simple form), `scenario_file`, `scenario_name` (installed, see alc_scenario_list) or `dataset` (array of {id?, input, expected}). Answered by `provider`, inline `script` rules, or you (`host`, the default without a provider: each case's queries come back as pauses, one case at a time, answered with alc_continue; the alc_continue that finishes the last case returns the eval). Returns the report with `eval_id` (stored; see alc_eval_history). Evals are durable: `resume` finishes one cut short by a restart.",
             obj(input(
                 props(json!({
                     "strategy": {"type": "string", "description": "Strategy package name."},
@@ -582,23 +582,32 @@ pub fn tools() -> Vec<Tool> {
                     "concurrency": {"type": "integer", "minimum": 1},
                     "judge_answerer": {"type": "string", "description": "Answerer of llm_judge graders (default: the eval's)."},
                     "judge_model": {"type": "string"},
-                    "auto_card": {"type": "boolean", "description": "Accepted; no effect."}
+                    "auto_card": {"type": "boolean", "description": "Accepted; no effect."},
+                    "resume": {"type": "string", "description": "Eval id of an unfinished eval (interrupted by a crash or restart) to finish: finished cases are kept, interrupted ones replay from the journal; the case arguments are then taken from the stored eval."},
+                    "resample": {"type": "boolean", "description": "Ask the provider again instead of reading cached answers (the cache is refreshed). Default false."},
+                    "cache": {"type": "boolean", "description": "Use the response cache of provider answers (default true)."}
                 })),
                 &["strategy"],
                 true,
             )),
         )
         .with_raw_output_schema(obj(with_error(json!({
-            "type": "object",
-            "properties": {
-                "status": {"const": "completed"},
-                "session_id": {"type": "string"},
-                "eval_id": {"type": "string"},
-                "result": {"type": "object"},
-                "stats": stats_schema(),
-                "warnings": {"type": "array", "items": {"type": "string"}}
-            },
-            "required": ["status", "eval_id", "result"]
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "status": {"const": "completed"},
+                        "session_id": {"type": "string"},
+                        "eval_id": {"type": "string"},
+                        "result": {"type": "object"},
+                        "stats": stats_schema(),
+                        "warnings": {"type": "array", "items": {"type": "string"}}
+                    },
+                    "required": ["status", "eval_id", "result"]
+                },
+                // Host-answered evals: the current case's pause (answered with alc_continue).
+                execution_output()
+            ]
         }))))
         .with_annotations(ToolAnnotations::new().open_world(true)),
         Tool::new(

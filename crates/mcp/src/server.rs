@@ -1240,6 +1240,7 @@ impl AlcServer {
         let this = self.clone();
         let id = id.clone();
         tokio::spawn(async move {
+            let mut synced_end = false;
             if let (Ok(mut stream), Ok(t)) = (this.engine().observe(&id, 0), this.transcripts()) {
                 let mut logs = 0u64;
                 while let Some(item) = stream.next().await {
@@ -1247,30 +1248,37 @@ impl AlcServer {
                         continue;
                     };
                     match &event.body {
-                        EventBody::Log { entry } => {
-                            if logs < transcripts::MAX_LOGS {
-                                logs += 1;
-                                let _ = t.record_log(
-                                    id.as_str(),
-                                    entry.ts,
-                                    &entry.level,
-                                    &entry.source,
-                                    &entry.message,
-                                );
-                            }
+                        EventBody::Log { entry } if logs < transcripts::MAX_LOGS => {
+                            logs += 1;
+                            let _ = t.record_log(
+                                id.as_str(),
+                                entry.ts,
+                                &entry.level,
+                                &entry.source,
+                                &entry.message,
+                            );
                         }
                         EventBody::Progress { .. } => {}
                         EventBody::Paused { round, queries } => {
                             let _ = t.record_round(id.as_str(), *round, event.at, queries);
                             this.sync_transcript(&id);
                         }
-                        _ => {
+                        // The row follows pauses and the end; readers sync it on demand
+                        // in between (`alc_log_view`), so other events write nothing.
+                        EventBody::Created { .. } => {
                             this.sync_transcript(&id);
                         }
+                        EventBody::Terminal { .. } => {
+                            this.sync_transcript(&id);
+                            synced_end = true;
+                        }
+                        _ => {}
                     }
                 }
             }
-            this.sync_transcript(&id);
+            if !synced_end {
+                this.sync_transcript(&id);
+            }
             this.inner
                 .recording
                 .lock()
@@ -1454,9 +1462,10 @@ impl AlcServer {
         self.start_session(spec, answerer, wait, ctx).await
     }
 
-    /// `alc_eval` (§2.12, §8.5): every case × repeat runs as a session of this engine,
-    /// answered by the provider or scripted answerer; one progress notification per
-    /// finished case; the report is stored in `<home>/alc.db`.
+    /// `alc_eval` (§2.12, §8.5): every case × repeat runs as a durable session of this
+    /// engine, answered by the provider or scripted answerer; one progress notification per
+    /// finished case; the report is stored in `<home>/alc.db`. `resume` finishes an
+    /// unfinished eval (see `evals`), `resample` / `cache` control the response cache.
     async fn alc_eval(&self, a: Args<'_>, ctx: &RequestContext<RoleServer>) -> ToolResult {
         let strategy = a.req_str("strategy")?;
         if !alc_engine::valid_package_name(strategy) {
@@ -1471,44 +1480,55 @@ impl AlcServer {
         {
             return Err(packages::advice_not_found(&env, strategy));
         }
-        let scenario = evals::load_scenario(&a, &env)?;
-        let repeats = a.u64("repeats")?.unwrap_or(1);
-        if repeats == 0 || repeats > 1000 {
-            return Err(ToolError::invalid("`repeats` must be between 1 and 1000"));
-        }
+        let run_args = evals::RunArgs::parse(&a)?;
+        let resumed = match &run_args.resume {
+            Some(id) => Some(evals::resume_run(&env, id, strategy).await?),
+            None => None,
+        };
         let concurrency = a.u64("concurrency")?;
         if concurrency == Some(0) {
             return Err(ToolError::invalid("`concurrency` must be at least 1"));
         }
-        let strategy_opts = a.object("strategy_opts")?.unwrap_or_default();
-        // The answerer: `answerer` / `script`, else the configured default; the host
-        // default becomes `provider` when one is configured.
+        // The answerer: `answerer` / `script`, else (resume) the recorded one, else the
+        // configured default; the host default becomes `provider` when one is configured.
         let given = a.str("answerer")?;
         let script = a.decoded("script");
         let default = std::env::var("ALC_ANSWERER")
             .ok()
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| self.inner.options.default_answerer.clone());
+        let recorded = resumed.as_ref().map(|r| r.record().answerer.clone());
         let name: Option<String> = match (given, &script) {
             (Some(n), _) => Some(n.to_string()),
             (None, Some(_)) => None,
+            (None, None) if recorded.is_some() => recorded,
             (None, None) if default == "host" && self.provider().is_ok() => Some("provider".into()),
             (None, None) => Some(default),
         };
-        let model = a.str("model")?;
-        let session_answerer = self.parse_answerer(name.as_deref(), script, model)?;
+        let model = match &resumed {
+            Some(r) => r.record().plan.model.clone(),
+            None => a.str("model")?.map(str::to_string),
+        };
+        let session_answerer = self.parse_answerer(name.as_deref(), script, model.as_deref())?;
         let client_for = |sa: &SessionAnswerer| -> Result<Option<alc_llm::Client>, ToolError> {
             match sa.kind {
                 AnswererKind::Provider => self.provider().map(Some),
                 _ => Ok(None),
             }
         };
-        let answerer: Arc<dyn alc_eval::runner::Answerer> = Arc::new(evals::EvalAnswerer::new(
-            &session_answerer,
-            client_for(&session_answerer)?,
-        )?);
-        let judge_model = a.str("judge_model")?.map(str::to_string);
-        let judge: Arc<dyn alc_eval::runner::Answerer> = match a.str("judge_answerer")? {
+        // Host answers: the cases' queries come back as pauses (`eval_host_step`).
+        let answerer: Option<Arc<dyn alc_eval::runner::Answerer>> = match session_answerer.kind {
+            AnswererKind::Host => None,
+            _ => Some(Arc::new(evals::EvalAnswerer::new(
+                &session_answerer,
+                client_for(&session_answerer)?,
+            )?)),
+        };
+        let judge_model = match &resumed {
+            Some(r) => r.record().plan.judge_model.clone(),
+            None => a.str("judge_model")?.map(str::to_string),
+        };
+        let judge: Option<Arc<dyn alc_eval::runner::Answerer>> = match a.str("judge_answerer")? {
             None => answerer.clone(),
             Some(n) => {
                 let ja = self
@@ -1516,7 +1536,7 @@ impl AlcServer {
                     .map_err(|e| {
                         ToolError::new(e.code, e.message.replace("`answerer`", "`judge_answerer`"))
                     })?;
-                Arc::new(evals::EvalAnswerer::new(&ja, client_for(&ja)?)?)
+                Some(Arc::new(evals::EvalAnswerer::new(&ja, client_for(&ja)?)?))
             }
         };
         let mut warnings: Vec<String> = Vec::new();
@@ -1525,25 +1545,55 @@ impl AlcServer {
             warnings
                 .push("`auto_card` is accepted but has no effect (cards are not shipped)".into());
         }
-        let default_concurrency = self
-            .provider()
-            .map(|c| c.providers().settings.max_concurrency)
-            .unwrap_or(4)
-            .max(1);
-        let graders_json = serde_json::to_value(&scenario.graders).unwrap_or(Value::Null);
-        let scenario_hash = scenario.content_hash();
-        let scenario_name = scenario.name.clone();
-        let pass_threshold = scenario.pass_threshold;
-        let plan = Arc::new(alc_eval::runner::EvalPlan {
-            strategy: strategy.to_string(),
-            strategy_opts: strategy_opts.clone(),
-            scenario,
-            repeats: repeats as u32,
-            concurrency: concurrency.map_or(default_concurrency, |c| c as usize),
-            model: session_answerer.model.clone(),
-            judge_model,
-            case_timeout_ms: a.u64("timeout_ms")?.filter(|t| *t > 0),
-        });
+        let run = match resumed {
+            Some(mut run) => {
+                if let Some(c) = concurrency {
+                    run.set_concurrency(c as usize);
+                }
+                run
+            }
+            None => {
+                let scenario = evals::load_scenario(&a, &env)?;
+                let repeats = a.u64("repeats")?.unwrap_or(1);
+                if repeats == 0 || repeats > 1000 {
+                    return Err(ToolError::invalid("`repeats` must be between 1 and 1000"));
+                }
+                let strategy_opts = a.object("strategy_opts")?.unwrap_or_default();
+                let default_concurrency = self
+                    .provider()
+                    .map(|c| c.providers().settings.max_concurrency)
+                    .unwrap_or(4)
+                    .max(1);
+                let record = alc_eval::durable::RunRecord {
+                    scenario_hash: scenario.content_hash(),
+                    plan: alc_eval::runner::EvalPlan {
+                        strategy: strategy.to_string(),
+                        strategy_opts,
+                        scenario,
+                        repeats: repeats as u32,
+                        concurrency: concurrency.map_or(default_concurrency, |c| c as usize),
+                        model: session_answerer.model.clone(),
+                        judge_model,
+                        case_timeout_ms: a.u64("timeout_ms")?.filter(|t| *t > 0),
+                    },
+                    answerer: session_answerer.name.clone(),
+                    judge_answerer: a.str("judge_answerer")?.map(str::to_string),
+                    warnings: warnings.clone(),
+                    started_at: alc_eval::now_ms(),
+                };
+                evals::begin_run(&env, record, &mut warnings).await?
+            }
+        };
+        let Some(answerer) = answerer else {
+            let host_eval = evals::HostEval::new(run, judge, warnings.clone())?;
+            let wait = self.wait_of(a.u64("wait_ms")?);
+            let mut out = self.eval_host_step(host_eval, None, wait, ctx).await?;
+            if !warnings.is_empty() && out.get("warnings").is_none() {
+                out["warnings"] = json!(warnings);
+            }
+            return Ok(out);
+        };
+        let judge = judge.unwrap_or_else(|| answerer.clone());
 
         // One notification per finished case: progress = finished cases, total = cases.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
@@ -1566,58 +1616,83 @@ impl AlcServer {
             Some((c, t)) => (Some(c), Some(t)),
             None => (None, None),
         };
-
-        let started_at = alc_eval::now_ms();
-        let run = alc_eval::runner::run_all(
+        let out = evals::execute(
             self.engine(),
-            plan.clone(),
-            answerer.clone(),
+            &env,
+            self.inner.journal.get().cloned(),
+            run,
+            answerer,
             judge,
             callback,
-        );
-        let results = tokio::select! {
-            r = run => r,
-            _ = ctx.ct.cancelled() => {
-                return Err(ToolError::new("cancelled", "the request was cancelled"));
-            }
-        };
+            &run_args,
+            warnings,
+            ctx.ct.cancelled(),
+        )
+        .await;
         if let Some(t) = task {
-            let _ = t.await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
         }
-        let finished_at = alc_eval::now_ms();
-        let mut rep = alc_eval::report::build(
-            alc_eval::report::ReportMeta {
-                strategy: strategy.to_string(),
-                scenario: scenario_name,
-                scenario_hash,
-                answerer: answerer.name(),
-                model: plan.model.clone(),
-                repeats: plan.repeats,
-                pass_threshold,
-                strategy_opts: Value::Object(strategy_opts),
-                graders: graders_json,
-                started_at,
-                finished_at,
-                warnings: warnings.clone(),
-            },
-            results,
-        );
-        let env2 = env.clone();
-        let (rep, saved) = tokio::task::spawn_blocking(move || {
-            let r = evals::save(&env2, &mut rep);
-            (rep, r)
-        })
-        .await
-        .map_err(|e| ToolError::new("internal", format!("eval storage failed: {e}")))?;
-        let eval_id = saved?;
-        let mut out = json!({
-            "status": "completed",
-            "eval_id": eval_id,
-            "stats": evals::stats_of(&rep),
-            "result": rep,
-        });
-        if !warnings.is_empty() {
-            out["warnings"] = json!(warnings);
+        out
+    }
+
+    /// Runs the next case of a host-answered eval until its first pause (a case that ends
+    /// without pausing is graded at once), or completes the eval when every case has a
+    /// result. `last` is the case session that just ended.
+    async fn eval_host_step(
+        &self,
+        host_eval: Arc<evals::HostEval>,
+        mut last: Option<SessionId>,
+        wait: Duration,
+        ctx: &RequestContext<RoleServer>,
+    ) -> ToolResult {
+        loop {
+            let (slot, id, fresh) = match host_eval.next(self.engine()) {
+                evals::NextCase::Done => return host_eval.complete(last.as_ref()).await,
+                evals::NextCase::Continue { slot, session_id } => (slot, session_id, false),
+                evals::NextCase::Start { slot, spec } => (slot, self.spawn(*spec)?, true),
+            };
+            host_eval.started(slot, &id, fresh)?;
+            if fresh {
+                self.set_answerer(&id, SessionAnswerer::host());
+                self.record(&id);
+            }
+            let mut payload = self.drive(&id, wait, ctx, 0, fresh).await?;
+            if evals::is_terminal_payload(&payload) {
+                host_eval.case_ended(self.engine(), &id).await?;
+                last = Some(id);
+                continue;
+            }
+            host_eval.annotate(&mut payload);
+            return Ok(payload);
+        }
+    }
+
+    /// `alc_continue`, then, when the answered session is the case of a host-answered eval
+    /// and has ended, the eval's next case (or the completed eval).
+    async fn alc_continue_eval(&self, a: Args<'_>, ctx: &RequestContext<RoleServer>) -> ToolResult {
+        let host_eval = a
+            .str("session_id")
+            .ok()
+            .flatten()
+            .and_then(evals::host_eval_of);
+        let wait = self.wait_of(a.u64("wait_ms").ok().flatten());
+        let out = self.alc_continue(a, ctx).await?;
+        let Some(host_eval) = host_eval else {
+            return Ok(out);
+        };
+        let id = match out["session_id"].as_str().map(SessionId::parse) {
+            Some(Ok(id)) => id,
+            _ => return Ok(out),
+        };
+        if evals::is_terminal_payload(&out) {
+            if host_eval.case_ended(self.engine(), &id).await? {
+                return self.eval_host_step(host_eval, Some(id), wait, ctx).await;
+            }
+            return Ok(out);
+        }
+        let mut out = out;
+        if out["status"] == "needs_response" {
+            host_eval.annotate(&mut out);
         }
         Ok(out)
     }
@@ -1998,7 +2073,7 @@ impl AlcServer {
         match name {
             "alc_run" => self.alc_run(a, ctx).await,
             "alc_advice" => self.alc_advice(a, ctx).await,
-            "alc_continue" => self.alc_continue(a, ctx).await,
+            "alc_continue" => self.alc_continue_eval(a, ctx).await,
             "alc_status" => self.alc_status(a).await,
             "alc_cancel" => self.alc_cancel(a).await,
             "alc_sessions" => self.alc_sessions(a).await,

@@ -126,6 +126,9 @@ impl Transcripts {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| e.to_string())?;
         let _ = conn.pragma_update(None, "journal_mode", "WAL");
+        // Transcripts are a record, not the source of truth (the journal is): under WAL,
+        // NORMAL keeps the file consistent across a crash and skips an fsync per commit.
+        let _ = conn.pragma_update(None, "synchronous", "NORMAL");
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| e.to_string())?;
@@ -191,7 +194,7 @@ impl Transcripts {
             .map(str::to_string)
             .or_else(|| s.labels.get("answerer").cloned());
         self.conn()
-            .execute(
+            .prepare_cached(
                 "INSERT INTO transcript_sessions
                    (session_id, kind, strategy, task_hint, status, answerer, started_at, updated_at, metrics, stats)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -202,7 +205,9 @@ impl Transcripts {
                    updated_at = MAX(transcript_sessions.updated_at, excluded.updated_at),
                    metrics = excluded.metrics,
                    stats = excluded.stats",
-                params![
+            )
+            .and_then(|mut st| {
+                st.execute(params![
                     s.session_id.as_str(),
                     kind,
                     s.labels.get("strategy"),
@@ -213,8 +218,8 @@ impl Transcripts {
                     s.updated_at,
                     metrics,
                     stats
-                ],
-            )
+                ])
+            })
             .map_err(io)?;
         if let Some(p) = &s.pending {
             self.record_round(s.session_id.as_str(), p.round, p.issued_at, &p.queries)?;
@@ -237,14 +242,16 @@ impl Transcripts {
                 QueryRequest::Llm { query } => ("llm", query.prompt.clone(), query.system.clone()),
                 QueryRequest::Human { question } => ("human", question.question.clone(), None),
             };
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO transcript_exchanges (session_id, round, query_id, kind, prompt, system, started_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(session_id, round, query_id) DO UPDATE SET
                    kind = excluded.kind, prompt = excluded.prompt, system = excluded.system,
                    started_at = COALESCE(transcript_exchanges.started_at, excluded.started_at)",
-                params![session_id, round as i64, q.id.as_str(), kind, prompt, system, issued_at],
             )
+            .and_then(|mut st| {
+                st.execute(params![session_id, round as i64, q.id.as_str(), kind, prompt, system, issued_at])
+            })
             .map_err(io)?;
         }
         tx.commit().map_err(io)
@@ -276,7 +283,7 @@ impl Transcripts {
                 (None, Some(m)) => Some(m.clone()),
                 _ => None,
             };
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO transcript_exchanges
                    (session_id, round, query_id, response, error, usage, answered_by, model, answered_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -284,7 +291,9 @@ impl Transcripts {
                    response = excluded.response, error = excluded.error, usage = excluded.usage,
                    answered_by = excluded.answered_by, model = excluded.model,
                    answered_at = excluded.answered_at",
-                params![
+            )
+            .and_then(|mut st| {
+                st.execute(params![
                     session_id,
                     round as i64,
                     qid.as_str(),
@@ -294,8 +303,8 @@ impl Transcripts {
                     a.meta.answerer.clone(),
                     model,
                     at
-                ],
-            )
+                ])
+            })
             .map_err(io)?;
         }
         tx.commit().map_err(io)
@@ -311,10 +320,10 @@ impl Transcripts {
         message: &str,
     ) -> Result<(), ToolError> {
         self.conn()
-            .execute(
+            .prepare_cached(
                 "INSERT INTO transcript_logs (session_id, ts, level, source, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![session_id, ts, level, source, message],
             )
+            .and_then(|mut st| st.execute(params![session_id, ts, level, source, message]))
             .map_err(io)?;
         Ok(())
     }

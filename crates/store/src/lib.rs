@@ -7,12 +7,14 @@
 //! - [`StateStore`] with [`SqliteStateStore`] and [`MemoryStateStore`], plus key/namespace
 //!   validation and the optimistic [`update`] loop.
 //! - [`GroupCommit`]: shares one transaction among concurrent appends.
+//! - [`ResponseCache`]: provider answers stored by content key (used by evals).
 
 #![warn(missing_docs)]
 
 mod group;
 mod lease;
 mod memory;
+mod response_cache;
 mod schema;
 mod sqlite;
 mod state;
@@ -21,6 +23,7 @@ mod state_sqlite;
 pub use group::GroupCommit;
 pub use lease::{current_host, pid_alive, LEASE_TTL_MS};
 pub use memory::MemoryJournal;
+pub use response_cache::{CachedResponse, ResponseCache, RESPONSE_CACHE_VERSION};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::SqliteJournal;
 pub use state::{
