@@ -403,4 +403,16 @@ pub trait Journal: Send + Sync + 'static {
         let batch = effect()?;
         self.append(&batch)
     }
+
+    /// Appends the first records of a session that is new to the journal and takes its lease
+    /// for `owner`. A journal that can do both in one write should (a spawn then costs one
+    /// commit); the default appends, then acquires.
+    fn append_new_leased(
+        &self,
+        first: &SessionAppend,
+        owner: &OwnerId,
+    ) -> Result<LeaseResult, JournalError> {
+        self.append(std::slice::from_ref(first))?;
+        self.acquire_lease(&first.session_id, owner)
+    }
 }

@@ -77,7 +77,34 @@ impl SessionLog {
         records: Vec<PendingRecord>,
         row: RowUpdate,
     ) -> Result<(), JournalError> {
-        let base = *last;
+        let (append, n) = self.numbered(*last, records, row);
+        self.journal.append(&[append])?;
+        *last += n;
+        Ok(())
+    }
+
+    /// `append_locked` for the first records of a new session, taking its lease for
+    /// `owner` in the same write (`Journal::append_new_leased`).
+    pub fn append_new_leased(
+        &self,
+        last: &mut u64,
+        records: Vec<PendingRecord>,
+        row: RowUpdate,
+        owner: &alc_core::OwnerId,
+    ) -> Result<alc_core::LeaseResult, JournalError> {
+        let (append, n) = self.numbered(*last, records, row);
+        let lease = self.journal.append_new_leased(&append, owner)?;
+        *last += n;
+        Ok(lease)
+    }
+
+    /// The append of `records` numbered after `base`, and how many there are.
+    fn numbered(
+        &self,
+        base: u64,
+        records: Vec<PendingRecord>,
+        row: RowUpdate,
+    ) -> (SessionAppend, u64) {
         let records: Vec<JournalRecord> = records
             .into_iter()
             .enumerate()
@@ -90,13 +117,12 @@ impl SessionLog {
             })
             .collect();
         let n = records.len() as u64;
-        self.journal.append(&[SessionAppend {
+        let append = SessionAppend {
             session_id: self.id.clone(),
             records,
             row,
-        }])?;
-        *last = base + n;
-        Ok(())
+        };
+        (append, n)
     }
 }
 

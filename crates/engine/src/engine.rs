@@ -504,24 +504,23 @@ impl Engine {
             let mut row = row_of(&core, now);
             row.labels = Some(spec.labels.clone());
             let mut last = log.last_seq.lock();
-            log.append_locked(&mut last, vec![spawned], row)
-                .map_err(|e| SpawnError::Journal {
-                    message: e.to_string(),
-                })?;
-        }
-        if inner.durable {
-            match inner.journal.acquire_lease(&id, &inner.owner) {
-                Ok(LeaseResult::Acquired { .. }) => {}
-                Ok(other) => {
-                    return Err(SpawnError::Journal {
-                        message: format!("cannot take the lease of a new session: {other:?}"),
-                    })
+            let journal_err = |e: alc_core::JournalError| SpawnError::Journal {
+                message: e.to_string(),
+            };
+            if inner.durable {
+                // One write: the records, the row and this process's lease.
+                match log.append_new_leased(&mut last, vec![spawned], row, &inner.owner) {
+                    Ok(LeaseResult::Acquired { .. }) => {}
+                    Ok(other) => {
+                        return Err(SpawnError::Journal {
+                            message: format!("cannot take the lease of a new session: {other:?}"),
+                        })
+                    }
+                    Err(e) => return Err(journal_err(e)),
                 }
-                Err(e) => {
-                    return Err(SpawnError::Journal {
-                        message: e.to_string(),
-                    })
-                }
+            } else {
+                log.append_locked(&mut last, vec![spawned], row)
+                    .map_err(journal_err)?;
             }
         }
         // The journal has the caller's env keys; the engine's own values are supplied

@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+mod busy;
 mod group;
 mod lease;
 mod memory;
@@ -20,6 +21,7 @@ mod sqlite;
 mod state;
 mod state_sqlite;
 
+pub use busy::set_busy_policy;
 pub use group::GroupCommit;
 pub use lease::{current_host, pid_alive, LEASE_TTL_MS};
 pub use memory::MemoryJournal;
