@@ -65,6 +65,10 @@ pub fn serve_options(global: &Global) -> Result<alc_mcp::ServeOptions, u8> {
         pkg_env: Some(settings.pkg_env()),
         llm: alc_llm::Client::new(providers).ok(),
         default_answerer: settings.mcp_default_answerer(),
+        transcripts: alc_mcp::transcripts::TranscriptMode::parse(settings.transcript_mode())
+            .unwrap_or_default(),
+        mrtr_auto: settings.mcp().mrtr == "auto",
+        sampling_enabled: settings.mcp().sampling != "off",
         ..alc_mcp::ServeOptions::default()
     };
     Ok(options)

@@ -5,6 +5,7 @@
 //! answerer, errors) goes to stderr. Exit codes follow interfaces.md §4.3.
 
 mod answer;
+mod diag;
 mod eval_cmd;
 mod info;
 mod pkg_cmd;
@@ -25,21 +26,23 @@ use clap::{Parser, Subcommand};
     about = "Run LLM reasoning strategies written in Lua"
 )]
 struct Cli {
-    /// Suppress Lua output and notices on stderr.
+    /// Suppress Lua output and notices on stderr (diagnostics: errors only).
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// More output on stderr (repeatable): `-v` prints one line per LLM call.
+    /// More output on stderr (repeatable): `-v` prints one line per LLM call and the
+    /// `info` diagnostics, `-vv` adds `debug`, `-vvv` `trace`.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     /// Home directory (beats `ALC_HOME`); commands also accept it after their name.
     #[arg(long, value_name = "DIR")]
     home: Option<std::path::PathBuf>,
-    /// Diagnostic log level (`error`, `warn`, `info`, `debug`, `trace`, `off`).
-    #[arg(long, global = true, value_name = "LEVEL")]
-    log_level: Option<String>,
-    /// Colour on stderr: `auto`, `always` or `never` (honours `NO_COLOR`).
-    #[arg(long, global = true, value_name = "WHEN")]
-    color: Option<String>,
+    /// Diagnostic log level on stderr and in `<home>/logs` (beats `ALC_LOG_LEVEL`,
+    /// `-v` and `-q`; `off` writes no diagnostics at all).
+    #[arg(long, global = true, value_name = "LEVEL", value_enum)]
+    log_level: Option<diag::LogLevel>,
+    /// Colour on stderr: `auto` (a terminal, unless `NO_COLOR` is set), `always` or `never`.
+    #[arg(long, global = true, value_name = "WHEN", value_enum, default_value_t = diag::ColorWhen::Auto)]
+    color: diag::ColorWhen,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -80,8 +83,61 @@ enum PkgSub {
     Manage(pkg_cmd::PkgCommand),
 }
 
+impl Cli {
+    /// The subcommand's name, for diagnostics.
+    fn command_name(&self) -> &'static str {
+        match &self.command {
+            Some(Command::Run(_)) => "run",
+            Some(Command::Pkg(_)) => "pkg",
+            Some(Command::Init(_)) => "init",
+            Some(Command::Serve) | None => "serve",
+            Some(Command::Info(_)) => "info",
+            Some(Command::Eval(_)) => "eval",
+            Some(Command::Sessions(_)) => "sessions",
+        }
+    }
+
+    /// The home the command will use: its own `--home`, else the global one.
+    fn command_home(&self) -> Option<std::path::PathBuf> {
+        let own = match &self.command {
+            Some(Command::Run(a)) => a.home.clone(),
+            Some(Command::Pkg(g)) => g.home.clone(),
+            Some(Command::Init(a)) => a.home.clone(),
+            Some(Command::Info(a)) => a.home.clone(),
+            Some(Command::Eval(a)) => a.home.clone(),
+            Some(Command::Sessions(a)) => a.home.clone(),
+            Some(Command::Serve) | None => None,
+        };
+        own.or_else(|| self.home.clone())
+    }
+}
+
+/// Sets up diagnostic logging (stderr and `<home>/logs`) before the command runs.
+fn init_diagnostics(cli: &Cli) -> &'static str {
+    let command = cli.command_name();
+    let settings = alc_config::Settings::load(&alc_config::LoadOptions {
+        home: cli.command_home(),
+        project_root: None,
+        cwd: None,
+    })
+    .ok();
+    diag::init(
+        &diag::Options {
+            level: cli.log_level,
+            verbose: cli.verbose,
+            quiet: cli.quiet,
+            color: cli.color,
+            command,
+        },
+        settings.as_ref(),
+    );
+    command
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let command = init_diagnostics(&cli);
+    let started = std::time::Instant::now();
     let global = run::Global {
         home: cli.home.clone(),
         verbose: cli.verbose,
@@ -126,5 +182,12 @@ fn main() -> ExitCode {
             }
         }
     };
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    // 3 is a host pause, not a failure; failures were already explained on stderr.
+    if code == 0 || code == 3 {
+        tracing::info!(command = %command, exit_code = code, elapsed_ms, "command finished");
+    } else {
+        tracing::error!(target: diag::FILE_ONLY, command = %command, exit_code = code, elapsed_ms, "command failed");
+    }
     ExitCode::from(code)
 }

@@ -165,9 +165,37 @@ fn names_line(label: &str, names: &[String]) -> String {
 
 /// Runs `alc pkg …`; returns the exit code.
 pub fn run_pkg(args: PkgArgs) -> u8 {
-    match run_pkg_inner(args) {
+    let operation = match &args.command {
+        PkgCommand::Install { .. } => "install",
+        PkgCommand::List { .. } => "list",
+        PkgCommand::Remove { .. } => "remove",
+        PkgCommand::Link { .. } => "link",
+        PkgCommand::Unlink { .. } => "unlink",
+    };
+    let started = std::time::Instant::now();
+    let result = run_pkg_inner(args);
+    log_operation(operation, &result, started);
+    match result {
         Ok(code) => code,
         Err(e) => fail(&e),
+    }
+}
+
+/// The diagnostic event of a package operation: its name, outcome and duration (no
+/// sources: a git URL may carry credentials).
+fn log_operation(operation: &str, result: &Result<u8, PkgError>, started: std::time::Instant) {
+    let duration_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(code) => {
+            tracing::info!(operation = %operation, exit_code = code, duration_ms, "package operation")
+        }
+        Err(e) => tracing::error!(
+            target: crate::diag::FILE_ONLY,
+            operation = %operation,
+            code = %e.code(),
+            duration_ms,
+            "package operation failed"
+        ),
     }
 }
 
@@ -338,6 +366,7 @@ fn run_pkg_inner(args: PkgArgs) -> Result<u8, PkgError> {
 
 /// Runs `alc init`; returns the exit code.
 pub fn run_init(args: InitArgs) -> u8 {
+    let started = std::time::Instant::now();
     let res = (|| -> Result<u8, PkgError> {
         let env = env_for(args.home.as_deref(), None)?;
         if let Some(dir) = &args.project {
@@ -371,5 +400,6 @@ pub fn run_init(args: InitArgs) -> u8 {
             s
         }))
     })();
+    log_operation("init", &res, started);
     res.unwrap_or_else(|e| fail(&e))
 }

@@ -257,6 +257,11 @@ pub fn run(args: RunArgs, global: &Global) -> u8 {
     }
 
     let resolver = alc_pkg::Resolver::new(settings.pkg_env());
+    // Project package problems (expected versions, alc.toml vs alc.lock) do not stop
+    // the run; they are reported like the MCP `lib_path_warnings`.
+    for w in alc_pkg::check::lib_path_warnings(resolver.env()) {
+        eprintln!("warning: {w}");
+    }
     let program = match program_for(&args.target, &resolver) {
         Ok(p) => p,
         Err((code, msg)) => {
@@ -299,7 +304,11 @@ pub fn run(args: RunArgs, global: &Global) -> u8 {
     spec.seed = args.seed;
     spec.human_channel = human_channel(&answerer);
     spec.labels.insert("kind".into(), "run".into());
-    record_answerer(&mut spec.labels, &choice, args.model.as_deref());
+    record_answerer(
+        &mut spec.labels,
+        &choice,
+        settings.run_model(args.model.as_deref()).as_deref(),
+    );
     if let Some(t) = args.timeout {
         spec.limits.deadline_ms = Some((t * 1000.0) as u64);
     }
@@ -586,6 +595,7 @@ fn interrupt(code: u8, engine: &Engine, progress: &Progress, quiet: bool) {
     });
     let _ = rx.recv_timeout(Duration::from_secs(1));
     let _ = std::io::stderr().flush();
+    tracing::error!(target: crate::diag::FILE_ONLY, exit_code = code, "interrupted by a signal");
     // Keep the lock: no stdout document may start from here on.
     std::process::exit(i32::from(code));
 }
@@ -679,6 +689,12 @@ pub(crate) async fn drive(
                 progress.finish();
                 let mut doc = payload::terminal(&terminal);
                 let code = exit_code(&terminal.outcome);
+                tracing::info!(
+                    session_id = %id,
+                    status = %doc["status"].as_str().unwrap_or("-"),
+                    code = %doc["code"].as_str().unwrap_or("-"),
+                    "session ended"
+                );
                 if code == exit::PROVIDER {
                     enrich_provider_failure(&mut doc);
                     if !quiet {
@@ -692,6 +708,7 @@ pub(crate) async fn drive(
             UntilPause::Paused { snapshot } => {
                 if matches!(answerer, Answerer::Host) {
                     progress.finish();
+                    tracing::info!(session_id = %id, round = snapshot.round, "session paused for a host answer");
                     emit(&payload::pause(&snapshot));
                     break exit::PAUSED;
                 }

@@ -361,12 +361,14 @@ fn show(a: ShowArgs, settings: &Settings, global: &Global) -> u8 {
         Ok(h) => h,
         Err(code) => return code,
     };
-    let code = show_with(&a, &id, &host);
+    let code = show_with(&a, &id, &host, settings.transcript_mode() != "full");
     host.finish();
     code
 }
 
-fn show_with(a: &ShowArgs, id: &SessionId, host: &Host) -> u8 {
+/// `redact_finished`: `[log] transcripts` is `metadata` or `off`, so a finished
+/// session's exchanges show sizes and digests instead of text, as `alc_log_view` does.
+fn show_with(a: &ShowArgs, id: &SessionId, host: &Host, redact_finished: bool) -> u8 {
     let snap = match host.engine.state(id, &SnapshotOptions::default()) {
         Ok(s) => s,
         Err(StateError::NotFound { .. }) => return not_found(id.as_str()),
@@ -403,7 +405,14 @@ fn show_with(a: &ShowArgs, id: &SessionId, host: &Host) -> u8 {
     doc.insert("status".into(), json!(status));
     doc.insert("resumable".into(), json!(status == "resumable"));
     doc.insert("current".into(), payload::current(&snap));
-    let exchanges = a.transcript.then(|| transcript(&records));
+    let mut exchanges = a.transcript.then(|| transcript(&records));
+    if redact_finished && snap.phase.is_terminal() {
+        for e in exchanges.iter_mut().flatten() {
+            if let Value::Object(m) = e {
+                alc_mcp::transcripts::redact_exchange(m);
+            }
+        }
+    }
     if let Some(x) = &exchanges {
         doc.insert("exchanges".into(), json!(x));
     }
@@ -461,15 +470,25 @@ fn show_with(a: &ShowArgs, id: &SessionId, host: &Host) -> u8 {
         if let Some(s) = e["system"].as_str() {
             out.push_str(&format!("system: {s}\n"));
         }
+        let redacted = e["prompt_chars"]
+            .as_u64()
+            .or(e["question_chars"].as_u64())
+            .map(|n| format!("[{n} bytes, not kept]"));
         let asked = e["prompt"]
             .as_str()
             .or(e["question"].as_str())
-            .unwrap_or("");
+            .map(str::to_string)
+            .or(redacted)
+            .unwrap_or_default();
         out.push_str(&format!("> {}\n", asked.replace('\n', "\n> ")));
         match (e["response"].as_str(), e["ask_status"].as_str()) {
             (Some(r), _) => out.push_str(&format!("{r}\n")),
             (None, Some(s)) => out.push_str(&format!("[{s}]\n")),
-            _ => {}
+            _ => {
+                if let Some(n) = e["response_chars"].as_u64() {
+                    out.push_str(&format!("[{n} bytes, not kept]\n"));
+                }
+            }
         }
     }
     print!("{out}");

@@ -218,11 +218,18 @@ pub struct ConfigFile {
     pub mcp: McpSettings,
     /// `[log] transcripts`: `full` | `metadata` | `off`.
     pub log_transcripts: String,
+    /// `[log] level`: diagnostic log level of the log file (`None`: built-in `info`).
+    pub log_level: Option<String>,
+    /// `[log] stderr_level`: diagnostic log level on stderr (`None`: built-in `warn`).
+    pub log_stderr_level: Option<String>,
     /// `[setting.<target>]` tables, kept verbatim (the engine ignores them).
     pub setting: BTreeMap<String, Value>,
 }
 
 const MB: u64 = 1 << 20;
+
+/// The diagnostic log levels (`ALC_LOG_LEVEL`, `[log] level`, `--log-level`).
+pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace", "off"];
 
 impl ConfigFile {
     /// Parses the text of a `config.toml`; problems go to `warnings`.
@@ -293,10 +300,12 @@ impl ConfigFile {
             }
         }
         if let Some(t) = w.table(&root, "", "log") {
-            w.unknown(t, "log", &["transcripts"]);
+            w.unknown(t, "log", &["transcripts", "level", "stderr_level"]);
             if let Some(v) = w.choice(t, "log", "transcripts", &["full", "metadata", "off"]) {
                 cfg.log_transcripts = v;
             }
+            cfg.log_level = w.choice(t, "log", "level", LOG_LEVELS);
+            cfg.log_stderr_level = w.choice(t, "log", "stderr_level", LOG_LEVELS);
         }
         if let Some(t) = w.table(&root, "", "setting") {
             cfg.setting = t.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
@@ -527,6 +536,34 @@ pub struct ProjectRun {
     pub model: Option<Sourced>,
 }
 
+/// Sections of `config.toml` a project file may not set (§5.4).
+const HOME_ONLY_SECTIONS: &[&str] = &[
+    "answerer", "session", "budget", "sandbox", "journal", "engine", "mcp", "log",
+];
+
+/// Provider settings that would let a project redirect the user's API keys (§5.4).
+const PROVIDER_KEYS_IN_RUN: &[&str] = &[
+    "provider",
+    "providers",
+    "base_url",
+    "api_key",
+    "api_key_env",
+    "headers",
+    "prices",
+    "kind",
+    "model_map",
+];
+
+/// The `[run]` keys of the project at `root` (`alc.local.toml` over `alc.toml`), the
+/// project files read, and warnings for everything a project file may not set
+/// (providers, their base URLs, key variables, headers, prices, and the home-only
+/// sections). A relative `scripted:FILE` answerer is taken from the project root.
+pub fn project_run(root: &Path) -> (ProjectRun, Vec<PathBuf>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let (run, files) = read_project(root, &mut warnings);
+    (run, files, warnings)
+}
+
 fn read_project(root: &Path, warnings: &mut Vec<String>) -> (ProjectRun, Vec<PathBuf>) {
     let mut run = ProjectRun::default();
     let mut files = Vec::new();
@@ -550,7 +587,16 @@ fn read_project(root: &Path, warnings: &mut Vec<String>) -> (ProjectRun, Vec<Pat
         for forbidden in ["provider", "providers"] {
             if table.contains_key(forbidden) {
                 warnings.push(format!(
-                    "{name}: [{forbidden}] ignored: providers are configured only in config.toml"
+                    "{name}: [{forbidden}] ignored: providers are configured only in config.toml \
+                     (a project file cannot set provider base URLs, key variables, headers or prices)"
+                ));
+            }
+        }
+        for section in HOME_ONLY_SECTIONS {
+            if table.contains_key(*section) {
+                warnings.push(format!(
+                    "{name}: [{section}] ignored: project files may set only [packages], [env], \
+                     [setting.*] and [run] answerer/model; put [{section}] in <home>/config.toml"
                 ));
             }
         }
@@ -559,13 +605,25 @@ fn read_project(root: &Path, warnings: &mut Vec<String>) -> (ProjectRun, Vec<Pat
             warnings,
         };
         if let Some(t) = w.table(&table, "", "run") {
-            w.unknown(t, "run", &["answerer", "model"]);
+            for k in t.keys() {
+                if PROVIDER_KEYS_IN_RUN.contains(&k.as_str()) {
+                    w.warn(format_args!(
+                        "`run.{k}` ignored: a project file cannot set provider base URLs, key \
+                         variables, headers or prices; configure providers in <home>/config.toml"
+                    ));
+                }
+            }
+            let known: Vec<&str> = ["answerer", "model"]
+                .into_iter()
+                .chain(PROVIDER_KEYS_IN_RUN.iter().copied())
+                .collect();
+            w.unknown(t, "run", &known);
             if let Some(v) = w
                 .string(t, "run", "answerer")
                 .filter(|v| !v.trim().is_empty())
             {
                 run.answerer = Some(Sourced {
-                    value: v,
+                    value: project_answerer(root, v.trim()),
                     source: name.into(),
                 });
             }
@@ -578,6 +636,17 @@ fn read_project(root: &Path, warnings: &mut Vec<String>) -> (ProjectRun, Vec<Pat
         }
     }
     (run, files)
+}
+
+/// A `scripted:FILE` answerer of a project file with a relative `FILE` names a file
+/// of the project, wherever the command runs from.
+fn project_answerer(root: &Path, value: &str) -> String {
+    match value.strip_prefix("scripted:") {
+        Some(file) if !file.is_empty() && Path::new(file).is_relative() => {
+            format!("scripted:{}", root.join(file).display())
+        }
+        _ => value.to_string(),
+    }
 }
 
 fn absolute(p: &Path, cwd: &Path) -> PathBuf {
@@ -869,6 +938,16 @@ impl Settings {
         &self.config.log_transcripts
     }
 
+    /// What finished sessions' transcripts keep (§9.1): `off` when `ALC_LOG_LEVEL=off`,
+    /// else `[log] transcripts` (`full` | `metadata` | `off`; default `full`).
+    pub fn transcript_mode(&self) -> &str {
+        if self.log_level().as_deref() == Some("off") {
+            "off"
+        } else {
+            &self.config.log_transcripts
+        }
+    }
+
     /// Whether `name` may ever be returned by `os.getenv`.
     fn env_name_internal(&self, name: &str) -> bool {
         if ENGINE_INTERNAL_VARS.contains(&name) || name.ends_with("_API_KEY") {
@@ -912,6 +991,41 @@ impl Settings {
             .get("ALC_LOG_LEVEL")
             .map(|v| v.trim().to_ascii_lowercase())
             .filter(|v| ["error", "warn", "info", "debug", "trace", "off"].contains(&v.as_str()))
+    }
+
+    /// The diagnostic level of the log file with its source: `ALC_LOG_LEVEL` >
+    /// `RUST_LOG` (a filter such as `alc=debug,warn`, used only when `ALC_LOG_LEVEL` is
+    /// unset) > `[log] level`; `None` means the built-in default (`info`).
+    pub fn diag_file_level(&self) -> Option<Sourced> {
+        self.diag_level(self.config.log_level.as_deref(), "config.toml [log] level")
+    }
+
+    /// The diagnostic level on stderr with its source, like [`Settings::diag_file_level`]
+    /// but from `[log] stderr_level`; `None` means the built-in default (`warn`).
+    pub fn diag_stderr_level(&self) -> Option<Sourced> {
+        self.diag_level(
+            self.config.log_stderr_level.as_deref(),
+            "config.toml [log] stderr_level",
+        )
+    }
+
+    fn diag_level(&self, configured: Option<&str>, config_source: &str) -> Option<Sourced> {
+        if let Some(v) = self.log_level() {
+            return Some(Sourced {
+                value: v,
+                source: "ALC_LOG_LEVEL".into(),
+            });
+        }
+        if let Some(v) = self.env.get("RUST_LOG").filter(|v| !v.trim().is_empty()) {
+            return Some(Sourced {
+                value: v.trim().to_string(),
+                source: "RUST_LOG".into(),
+            });
+        }
+        configured.map(|v| Sourced {
+            value: v.to_string(),
+            source: config_source.into(),
+        })
     }
 
     /// False when `ALC_LOG_LEVEL=off`.

@@ -304,7 +304,14 @@ fn precedence_flag_env_project_config() {
     )
     .unwrap();
     let s = settings(&[]);
-    assert_eq!(s.answerer(None).unwrap().value, "scripted:x");
+    // A relative scripted file of a project file is a file of the project.
+    assert_eq!(
+        s.answerer(None).unwrap().value,
+        format!(
+            "scripted:{}",
+            proj.path().canonicalize().unwrap().join("x").display()
+        )
+    );
     assert_eq!(s.answerer(None).unwrap().source, "alc.local.toml");
 
     // env beats project; flag beats env.
@@ -413,4 +420,163 @@ fn default_engine_config() -> EngineConfig {
         open_journal_retention_ms: Some(30 * 86_400_000),
         ..EngineConfig::default()
     }
+}
+
+#[test]
+fn transcript_mode_follows_the_log_table_and_alc_log_level_off() {
+    let bare = load(tempfile::tempdir().unwrap().path(), &[]);
+    assert_eq!(bare.transcript_mode(), "full");
+    let home = home_with("[log]\ntranscripts = \"metadata\"\n");
+    assert_eq!(load(home.path(), &[]).transcript_mode(), "metadata");
+    assert_eq!(
+        load(home.path(), &[("ALC_LOG_LEVEL", "debug")]).transcript_mode(),
+        "metadata"
+    );
+    // ALC_LOG_LEVEL=off also drops transcript text, logs and notes at the end.
+    assert_eq!(
+        load(home.path(), &[("ALC_LOG_LEVEL", "off")]).transcript_mode(),
+        "off"
+    );
+    let bad = home_with("[log]\ntranscripts = \"verbose\"\n");
+    let s = load(bad.path(), &[]);
+    assert_eq!(s.transcript_mode(), "full");
+    assert!(s.warnings.iter().any(|w| w.contains("transcripts")));
+}
+
+#[test]
+fn diagnostic_levels_follow_env_then_rust_log_then_the_log_table() {
+    let home = home_with("[log]\nlevel = \"debug\"\nstderr_level = \"error\"\ncolour = 1\n");
+    let s = load(home.path(), &[]);
+    let file = s.diag_file_level().unwrap();
+    assert_eq!(
+        (file.value.as_str(), file.source.as_str()),
+        ("debug", "config.toml [log] level")
+    );
+    assert_eq!(s.diag_stderr_level().unwrap().value, "error");
+    assert!(
+        s.warnings.iter().any(|w| w.contains("colour")),
+        "{:?}",
+        s.warnings
+    );
+    let s = load(home.path(), &[("RUST_LOG", "alc=trace,warn")]);
+    let file = s.diag_file_level().unwrap();
+    assert_eq!(
+        (file.value.as_str(), file.source.as_str()),
+        ("alc=trace,warn", "RUST_LOG")
+    );
+    let s = load(
+        home.path(),
+        &[("RUST_LOG", "trace"), ("ALC_LOG_LEVEL", "WARN")],
+    );
+    for level in [s.diag_file_level(), s.diag_stderr_level()] {
+        let level = level.unwrap();
+        assert_eq!(
+            (level.value.as_str(), level.source.as_str()),
+            ("warn", "ALC_LOG_LEVEL")
+        );
+    }
+    let bad = home_with("[log]\nlevel = \"loud\"\n");
+    let s = load(bad.path(), &[]);
+    assert!(s.diag_file_level().is_none());
+    assert!(
+        s.warnings.iter().any(|w| w.contains("level")),
+        "{:?}",
+        s.warnings
+    );
+    let none = tempfile::tempdir().unwrap();
+    let s = load(none.path(), &[]);
+    assert!(s.diag_file_level().is_none() && s.diag_stderr_level().is_none());
+}
+
+#[test]
+fn project_files_cannot_configure_providers_or_home_sections() {
+    let proj = tempfile::tempdir().unwrap();
+    std::fs::write(
+        proj.path().join("alc.toml"),
+        "[run]\nanswerer = \"scripted:rules/a.jsonl\"\nmodel = \"m\"\nbase_url = \"http://x\"\n\
+         api_key_env = \"MY_KEY\"\nheaders = { a = \"b\" }\nprices = {}\ncolour = \"red\"\n\
+         [provider]\ndefault = \"evil\"\n[sandbox]\ntrusted = true\n[session]\ncpu_limit_ms = 0\n\
+         [packages]\ncot = \"*\"\n[env]\nallow = [\"X\"]\n[setting.journal]\npath = \"n.md\"\n",
+    )
+    .unwrap();
+    let (run, files, w) = project_run(proj.path());
+    assert_eq!(files, vec![proj.path().join("alc.toml")]);
+    assert_eq!(
+        run.answerer.as_ref().unwrap().value,
+        format!("scripted:{}", proj.path().join("rules/a.jsonl").display())
+    );
+    assert_eq!(run.model.as_ref().unwrap().value, "m");
+    let has = |needle: &str| w.iter().any(|m| m.contains(needle));
+    for key in ["base_url", "api_key_env", "headers", "prices"] {
+        assert!(
+            has(&format!(
+                "`run.{key}` ignored: a project file cannot set provider base URLs"
+            )),
+            "{key}: {w:?}"
+        );
+    }
+    assert!(has(
+        "alc.toml: [provider] ignored: providers are configured only in config.toml"
+    ));
+    assert!(
+        has("alc.toml: [sandbox] ignored: project files may set only"),
+        "{w:?}"
+    );
+    assert!(has("[session] ignored"), "{w:?}");
+    assert!(has("unknown key `run.colour` ignored"), "{w:?}");
+    // [packages], [env] and [setting.*] are project keys: no warning names them.
+    for section in ["[packages]", "[env]", "[setting"] {
+        assert!(
+            !w.iter()
+                .any(|m| m.starts_with(&format!("alc.toml: {section}"))),
+            "{w:?}"
+        );
+    }
+    assert_eq!(w.len(), 8, "{w:?}");
+    // An absolute scripted path and other answerers are kept as written.
+    std::fs::write(
+        proj.path().join("alc.local.toml"),
+        "[run]\nanswerer = \"scripted:/abs/rules.jsonl\"\n",
+    )
+    .unwrap();
+    let (run, _, _) = project_run(proj.path());
+    assert_eq!(run.answerer.unwrap().value, "scripted:/abs/rules.jsonl");
+}
+
+#[test]
+fn model_precedence_flag_project_env() {
+    let home = tempfile::tempdir().unwrap();
+    let proj = tempfile::tempdir().unwrap();
+    let load_in = |env: &[(&str, &str)]| {
+        Settings::load_with_env(
+            &LoadOptions {
+                home: Some(home.path().to_path_buf()),
+                project_root: Some(proj.path().to_path_buf()),
+                cwd: None,
+            },
+            Env::from_pairs(env.iter().copied()),
+        )
+        .unwrap()
+    };
+    // Only ALC_MODEL: the selector shown is the variable's.
+    let s = load_in(&[("ALC_MODEL", "env-m")]);
+    assert_eq!(s.model_selector(None).unwrap().source, "ALC_MODEL");
+    assert_eq!(s.run_model(None), None);
+    // [run] model beats ALC_MODEL; --model beats both.
+    std::fs::write(proj.path().join("alc.toml"), "[run]\nmodel = \"proj-m\"\n").unwrap();
+    let s = load_in(&[("ALC_MODEL", "env-m")]);
+    let m = s.model_selector(None).unwrap();
+    assert_eq!(
+        (m.value.as_str(), m.source.as_str()),
+        ("proj-m", "alc.toml")
+    );
+    assert_eq!(s.run_model(None).as_deref(), Some("proj-m"));
+    assert_eq!(s.model_selector(Some("flag-m")).unwrap().source, "--model");
+    // alc.local.toml beats alc.toml.
+    std::fs::write(
+        proj.path().join("alc.local.toml"),
+        "[run]\nmodel = \"local-m\"\n",
+    )
+    .unwrap();
+    assert_eq!(load_in(&[]).run_model(None).as_deref(), Some("local-m"));
 }

@@ -328,7 +328,7 @@ impl Client {
                     .acquire()
                     .await
                     .expect("semaphore never closed");
-                self.attempt(provider, &wire).await
+                self.attempt(provider, &route.model, attempts, &wire).await
             };
             let err = match result {
                 Ok(p) => return Ok((p, wire.temperature_clamped, attempts)),
@@ -367,12 +367,18 @@ impl Client {
         }
     }
 
+    /// One HTTP attempt. Logs a diagnostic event (provider, model, status, latency,
+    /// attempt number, error class); never the request, the response or the key.
     async fn attempt(
         &self,
         provider: &Provider,
+        model: &str,
+        attempt: u32,
         wire: &crate::adapter::WireRequest,
     ) -> Result<crate::adapter::Parsed, ProviderError> {
         let timeout = self.inner.request_timeout;
+        let started = Instant::now();
+        let mut status = None;
         let fut = async {
             let mut rb = self
                 .inner
@@ -384,26 +390,49 @@ impl Client {
                 rb = rb.header(*k, v);
             }
             let resp = rb.send().await.map_err(|e| transport_error(&e))?;
-            let status = resp.status().as_u16();
+            let code = resp.status().as_u16();
+            status = Some(code);
             let hint = retry_after(resp.headers());
             let body = resp.bytes().await.map_err(|e| transport_error(&e))?;
-            if (200..300).contains(&status) {
+            if (200..300).contains(&code) {
                 parse_response(provider.kind, &body)
             } else {
-                let mut e = classify_http_error(status, &body);
+                let mut e = classify_http_error(code, &body);
                 e.retry_after = hint;
                 Err(e)
             }
         };
         // Outer guard in case the transport's own timeout does not fire.
-        match tokio::time::timeout(timeout + Duration::from_millis(250), fut).await {
+        let result = match tokio::time::timeout(timeout + Duration::from_millis(250), fut).await {
             Ok(r) => r,
             Err(_) => Err(ProviderError::new(
                 ErrorClass::Timeout,
                 None,
                 format!("request timed out after {} ms", timeout.as_millis()),
             )),
+        };
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let status = status.map_or_else(|| "-".to_string(), |s| s.to_string());
+        match &result {
+            Ok(_) => tracing::info!(
+                provider = %provider.name,
+                model = %model,
+                status = %status,
+                latency_ms,
+                attempt,
+                "provider request"
+            ),
+            Err(e) => tracing::info!(
+                provider = %provider.name,
+                model = %model,
+                status = %status,
+                latency_ms,
+                attempt,
+                error_class = %e.class.as_str(),
+                "provider request failed"
+            ),
         }
+        result
     }
 
     /// Answers all `llm` queries concurrently (under the limits) and returns the answers in

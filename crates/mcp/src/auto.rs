@@ -22,12 +22,16 @@ pub enum AnswererKind {
     Provider,
     /// Scripted rules; the state (rule use counts) lives as long as the session.
     Scripted(Arc<Mutex<ScriptedAnswerer>>),
+    /// A legacy client through `sampling/createMessage` requests on its connection
+    /// (interfaces.md §3.9).
+    Sampling(rmcp::Peer<rmcp::RoleServer>),
 }
 
 /// The answerer of one session.
 #[derive(Clone)]
 pub struct SessionAnswerer {
-    /// Label as recorded (`host`, `provider`, `scripted`, `scripted:<path>`).
+    /// Label as recorded (`host`, `provider`, `scripted`, `scripted:<path>`, `mrtr`,
+    /// `sampling`).
     pub name: String,
     /// Behaviour.
     pub kind: AnswererKind,
@@ -53,7 +57,7 @@ impl SessionAnswerer {
     /// Whether a session started with this answerer has a channel to a person (§1.2, MCP).
     pub fn human_channel(&self) -> bool {
         match &self.kind {
-            AnswererKind::Host | AnswererKind::Provider => true,
+            AnswererKind::Host | AnswererKind::Provider | AnswererKind::Sampling(_) => true,
             AnswererKind::Scripted(s) => s.lock().map(|s| s.has_human_rules()).unwrap_or(false),
         }
     }

@@ -98,6 +98,11 @@ impl EvalAnswerer {
                     "`judge_answerer` must be `provider` or scripted (`scripted:<path>`); host answers are for the strategy's queries",
                 ))
             }
+            (AnswererKind::Sampling(_), _) => {
+                return Err(ToolError::invalid(
+                    "the `sampling` answerer is not available for evals; use `provider` or scripted rules",
+                ))
+            }
         };
         Ok(EvalAnswerer {
             name: a.name.clone(),

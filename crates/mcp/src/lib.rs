@@ -9,15 +9,24 @@
 //! `alc_cancel`, `alc_sessions`, `alc_info`, and the package tools `alc_pkg_list`,
 //! `alc_pkg_install`, `alc_pkg_remove`, `alc_pkg_link`, `alc_pkg_unlink`, `alc_init`.
 //! Sessions are answered by the `host` (the MCP caller), or by the server itself through
-//! the `provider` (an LLM API) or `scripted` (JSONL rules) answerers.
+//! the `provider` (an LLM API) or `scripted` (JSONL rules) answerers, or by the client's
+//! own model: `mrtr` (2026-07-28 Multi Round-Trip results) and `sampling`
+//! (`sampling/createMessage` on 2025-11-25 connections).
+//!
+//! The server is dual-era (§3.1): `initialize` selects a legacy revision for the
+//! connection; requests carrying the revision and client capabilities in their `_meta`
+//! are served under 2026-07-28 (`server/discover` included).
 
 #![warn(missing_docs)]
 
 mod args;
 mod auto;
+mod diag;
 mod evals;
+mod mrtr;
 pub mod packages;
 mod resources;
+mod sampling;
 mod schema;
 pub mod scripted;
 mod server;

@@ -40,6 +40,44 @@ impl ModuleSource for ChainModules {
     }
 }
 
+/// The `lib_path_warnings` of a session's project (resolver profile `profile`, else the
+/// server's project): expected versions and `alc.toml` / `alc.lock` disagreements
+/// (interfaces.md §2.1, §6.6). Empty without a project or problems.
+pub fn lib_path_warnings(base: &PkgEnv, profile: &str) -> Vec<String> {
+    alc_pkg::check::lib_path_warnings(&env_for_profile(base, profile))
+}
+
+/// Adds `lib_path_warnings` to an object payload when there are any (additive field).
+pub fn add_lib_path_warnings(payload: &mut Value, warnings: Vec<String>) {
+    if let (Value::Object(m), false) = (payload, warnings.is_empty()) {
+        m.insert("lib_path_warnings".into(), json!(warnings));
+    }
+}
+
+/// The `[run]` defaults of a project (interfaces.md §5.4, §6.6).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunDefaults {
+    /// `[run] answerer` (`alc.local.toml` over `alc.toml`; a relative `scripted:FILE`
+    /// is a file of the project).
+    pub answerer: Option<String>,
+    /// `[run] model`.
+    pub model: Option<String>,
+}
+
+/// The `[run] answerer` and `[run] model` of the project at `root` (nothing without one),
+/// read afresh for every call. Project files never configure providers: such keys are
+/// ignored (and reported by `alc_info` and at server start).
+pub fn run_defaults(root: Option<&Path>) -> RunDefaults {
+    let Some(root) = root else {
+        return RunDefaults::default();
+    };
+    let (run, _, _) = alc_config::project_run(root);
+    RunDefaults {
+        answerer: run.answerer.map(|s| s.value),
+        model: run.model.map(|s| s.value),
+    }
+}
+
 /// A package error as a tool error (same code and message).
 pub fn pkg_error(e: PkgError) -> ToolError {
     ToolError::new(e.code(), e.to_string())

@@ -67,6 +67,13 @@ fn execution_output() -> Value {
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
+        "properties": {
+            "lib_path_warnings": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Project package problems found at start (expected version differs from M.meta.version, alc.toml and alc.lock disagree); the session ran anyway."
+            }
+        },
         "oneOf": [
             {
                 "type": "object",
@@ -149,7 +156,7 @@ fn with_error(ok: Value) -> Value {
 
 fn execution_params(props: &mut serde_json::Map<String, Value>) {
     let extra = json!({
-        "answerer": {"type": "string", "description": "Who answers LLM queries: `host` (default: you, through alc_continue), `provider` (the server calls its configured LLM API and returns only at the end), `scripted:<path>` (JSONL rules file on the server)."},
+        "answerer": {"type": "string", "description": "Who answers LLM queries: `host` (default: you, through alc_continue), `provider` (the server calls its configured LLM API and returns only at the end), `scripted:<path>` (JSONL rules file on the server), `mrtr` (2026-07-28 clients that declare sampling: pauses come back as input_required results answered by retrying the call), `sampling` (2025-11-25 clients that declare sampling: the server sends sampling/createMessage requests during the call)."},
         "script": {"type": ["array", "string"], "description": "Inline scripted rules (array of rule objects or a JSONL string); implies answerer `scripted`."},
         "model": {"type": "string", "description": "Model selector for provider answerers."},
         "wait_ms": {"type": "integer", "minimum": 0, "description": "Longest time this call waits for the next pause or the end (0 = no limit); on expiry the result is `running`."},

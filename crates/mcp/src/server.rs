@@ -18,12 +18,12 @@ use alc_pkg::PkgEnv;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelledNotificationParam,
     CompleteRequestParams, CompleteResult, CompletionInfo, GetPromptRequestParams,
-    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ProgressToken, Prompt, PromptArgument, PromptMessage,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Reference, RequestId, ResourceContents, ResourceTemplate, Role, ServerCapabilities,
-    ServerConfig,
+    GetPromptResponse, GetPromptResult, Implementation, InitializeRequestParams, InitializeResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, Prompt, PromptArgument,
+    PromptMessage, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Reference, RequestId, ResourceContents, ResourceTemplate, Role,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler, ServiceExt};
@@ -36,8 +36,10 @@ use tokio::sync::watch;
 use crate::args::{preview, Args, ToolError, ToolResult};
 use crate::auto::{self, AnswererKind, Listener, SessionAnswerer};
 use crate::evals;
+use crate::mrtr::{self, RequestState, Sealer};
 use crate::packages;
 use crate::resources::{self, ResourceUri};
+use crate::sampling;
 use crate::schema;
 use crate::scripted::ScriptedAnswerer;
 use crate::transcripts::{self, Transcripts};
@@ -74,6 +76,13 @@ pub struct ServeOptions {
     pub llm: Option<alc_llm::Client>,
     /// Answerer used when a call names none (`host`).
     pub default_answerer: String,
+    /// What finished sessions' transcripts keep (`[log] transcripts`, `ALC_LOG_LEVEL=off`).
+    pub transcripts: transcripts::TranscriptMode,
+    /// `mcp.mrtr = "auto"`: calls without an answerer from 2026-07-28 clients that declare
+    /// `sampling` are answered through Multi Round-Trip results (§3.8).
+    pub mrtr_auto: bool,
+    /// `mcp.sampling` is not `"off"`: the `sampling` answerer may be asked for (§3.9).
+    pub sampling_enabled: bool,
 }
 
 impl Default for ServeOptions {
@@ -84,6 +93,9 @@ impl Default for ServeOptions {
             pkg_env: None,
             llm: None,
             default_answerer: "host".into(),
+            transcripts: transcripts::TranscriptMode::Full,
+            mrtr_auto: false,
+            sampling_enabled: true,
         }
     }
 }
@@ -141,6 +153,59 @@ struct Inner {
     recording: Mutex<HashSet<SessionId>>,
     /// The session journal shared with the engine (listing of every process's sessions).
     journal: OnceLock<Arc<dyn Journal>>,
+    /// Seals MRTR request states with `<home>/secret.key`, loaded on first use.
+    sealer: OnceLock<Result<Sealer, String>>,
+    /// Concurrency limit of sampling requests when no provider client could be built.
+    sampling_limit: Arc<tokio::sync::Semaphore>,
+}
+
+/// What the client of one request declared (§3.1, §3.8, §3.9).
+#[derive(Clone)]
+struct Conn {
+    /// The request is served under 2026-07-28 (per-request `_meta`).
+    modern: bool,
+    /// The client declared `sampling` (in the request's `_meta`, or at `initialize`).
+    sampling: bool,
+    /// The connection, for server-to-client requests (legacy revisions only).
+    peer: Peer<RoleServer>,
+}
+
+impl Conn {
+    fn of(ctx: &RequestContext<RoleServer>) -> Conn {
+        let modern = ctx
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        let sampling = ctx
+            .client_capabilities()
+            .is_some_and(|c| c.sampling.is_some());
+        Conn {
+            modern,
+            sampling,
+            peer: ctx.peer.clone(),
+        }
+    }
+
+    /// MRTR can be used: 2026-07-28 and the client declared `sampling`.
+    fn mrtr_capable(&self) -> bool {
+        self.modern && self.sampling
+    }
+}
+
+/// Tools whose pauses may be answered through MRTR (they start or continue a session).
+const MRTR_TOOLS: &[&str] = &["alc_run", "alc_advice", "alc_continue"];
+
+/// Result `_meta` naming the session of an MRTR result (§3.8).
+fn session_meta(id: &SessionId) -> rmcp::model::MetaObject {
+    let mut m = Map::new();
+    m.insert(mrtr::SESSION_META_KEY.into(), json!(id.as_str()));
+    rmcp::model::MetaObject(m)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// What a session's background driver is doing.
@@ -842,6 +907,8 @@ impl AlcServer {
                 transcripts: OnceLock::new(),
                 recording: Mutex::new(HashSet::new()),
                 journal: OnceLock::new(),
+                sealer: OnceLock::new(),
+                sampling_limit: Arc::new(tokio::sync::Semaphore::new(8)),
             }),
         }
     }
@@ -895,11 +962,15 @@ impl AlcServer {
     }
 
     /// Builds the answerer named by `answerer` / `script` / `model` (§1, §2.3).
+    ///
+    /// `conn` is the calling client (`None` for `alc_eval`, which offers neither `mrtr`
+    /// nor `sampling`).
     fn parse_answerer(
         &self,
         name: Option<&str>,
         script: Option<Value>,
         model: Option<&str>,
+        conn: Option<&Conn>,
     ) -> Result<SessionAnswerer, ToolError> {
         let model = model.map(str::to_string);
         if let Some(script) = script {
@@ -933,11 +1004,49 @@ impl AlcServer {
                     .map_err(|e| ToolError::invalid(format!("`answerer`: {e}")))?;
                 AnswererKind::Scripted(Arc::new(Mutex::new(s)))
             }
-            "mrtr" | "sampling" => {
-                return Err(ToolError::new(
-                    "capability_missing",
-                    format!("answerer '{name}' is not available on this connection (the client must declare `sampling`; not offered by this server yet)"),
-                ))
+            "mrtr" => {
+                let conn = conn.ok_or_else(|| {
+                    ToolError::invalid(
+                        "`answerer`: 'mrtr' is available for alc_run, alc_advice and alc_continue only",
+                    )
+                })?;
+                if !conn.mrtr_capable() {
+                    return Err(ToolError::new(
+                        "capability_missing",
+                        if conn.modern {
+                            "answerer 'mrtr' needs a client that declares the `sampling` capability in the request's _meta"
+                        } else {
+                            "answerer 'mrtr' needs a 2026-07-28 client (per-request _meta) that declares `sampling`; this request was served under an older revision"
+                        },
+                    ));
+                }
+                // The caller answers, by retrying the call (§3.8).
+                AnswererKind::Host
+            }
+            "sampling" => {
+                if !self.inner.options.sampling_enabled {
+                    return Err(ToolError::invalid(
+                        "`answerer`: 'sampling' is disabled by the server configuration (mcp.sampling = \"off\")",
+                    ));
+                }
+                let conn = conn.ok_or_else(|| {
+                    ToolError::invalid(
+                        "`answerer`: 'sampling' is available for alc_run, alc_advice and alc_continue only",
+                    )
+                })?;
+                if conn.modern {
+                    return Err(ToolError::new(
+                        "capability_missing",
+                        "answerer 'sampling' needs a 2025-11-25 connection; under 2026-07-28 use answerer 'mrtr'",
+                    ));
+                }
+                if !conn.sampling {
+                    return Err(ToolError::new(
+                        "capability_missing",
+                        "answerer 'sampling' needs a client that declared the `sampling` capability at initialize",
+                    ));
+                }
+                AnswererKind::Sampling(conn.peer.clone())
             }
             "terminal" => {
                 return Err(ToolError::invalid(
@@ -1168,6 +1277,20 @@ impl AlcServer {
                     }
                 }
                 AnswererKind::Scripted(s) => auto::scripted_answers(s, &open, listener),
+                AnswererKind::Sampling(peer) => {
+                    let work = sampling::answers(
+                        peer,
+                        &open,
+                        answerer.model.as_deref(),
+                        self.sampling_limit(),
+                        listener,
+                    );
+                    tokio::select! {
+                        a = work => a,
+                        // Cancelled meanwhile: outstanding requests are dropped.
+                        _ = self.engine().wait(id) => return DriverState::Done,
+                    }
+                }
             };
             if answers.is_empty() {
                 // Only questions for a person remain: the caller answers them.
@@ -1198,11 +1321,254 @@ impl AlcServer {
         }
     }
 
+    /// The process-wide limit of simultaneous LLM requests, shared with the provider
+    /// client (§7.7), for sampling requests (§3.9).
+    fn sampling_limit(&self) -> Arc<tokio::sync::Semaphore> {
+        match self.llm_client() {
+            Ok(c) => c.semaphore().clone(),
+            Err(_) => self.inner.sampling_limit.clone(),
+        }
+    }
+
+    /// `mcp.mrtr = "auto"` applies to a call that names no answerer from this client.
+    fn auto_mrtr(&self, conn: &Conn) -> bool {
+        self.inner.options.mrtr_auto && conn.mrtr_capable()
+    }
+
+    /// Whether the pauses this call returns are mapped to `input_required` (§3.8): the
+    /// call names `answerer: "mrtr"`, or names none (and no `script`) under
+    /// `mcp.mrtr = "auto"` when it starts a session.
+    fn mrtr_selected(&self, tool: &str, args: &Map<String, Value>, conn: &Conn) -> bool {
+        if !MRTR_TOOLS.contains(&tool) {
+            return false;
+        }
+        match args.get("answerer").filter(|v| !v.is_null()) {
+            Some(v) => v.as_str() == Some("mrtr"),
+            None => {
+                tool != "alc_continue"
+                    && args.get("script").is_none_or(Value::is_null)
+                    && self.auto_mrtr(conn)
+            }
+        }
+    }
+
+    /// The request-state sealer over `<home>/secret.key` (created on first use).
+    fn sealer(&self) -> Result<&Sealer, ToolError> {
+        self.inner
+            .sealer
+            .get_or_init(|| mrtr::load_or_create_key(&self.pkg_env().home).map(Sealer::new))
+            .as_ref()
+            .map_err(|e| ToolError::new("io_error", format!("MRTR request state key: {e}")))
+    }
+
+    /// Maps the result of an MRTR call (§3.8): a session paused on LLM queries only
+    /// becomes `input_required` with one `sampling/createMessage` request per open query
+    /// and a sealed `requestState`; anything else (a pause holding a human question, the
+    /// end, `running`, an error) is a `complete` result with the classic payload.
+    fn mrtr_response(
+        &self,
+        tool: &str,
+        args: &Map<String, Value>,
+        result: Result<Value, ToolError>,
+    ) -> CallToolResponse {
+        let payload = match result {
+            Ok(v) => v,
+            Err(e) => return CallToolResult::structured_error(e.to_value()).into(),
+        };
+        let session = payload["session_id"]
+            .as_str()
+            .and_then(|s| SessionId::parse(s).ok());
+        let complete = |payload: Value| -> CallToolResponse {
+            let mut out = CallToolResult::structured(payload);
+            if let Some(id) = &session {
+                out.meta = Some(session_meta(id));
+            }
+            out.into()
+        };
+        let Some(id) = session.clone() else {
+            return complete(payload);
+        };
+        if !matches!(
+            payload["status"].as_str(),
+            Some("needs_response" | "accepted")
+        ) {
+            return complete(payload);
+        }
+        let Ok(snap) = self.engine().state(&id, &SnapshotOptions::default()) else {
+            return complete(payload);
+        };
+        let (Phase::Paused, Some(pending)) = (snap.phase, snap.pending.as_ref()) else {
+            return complete(payload);
+        };
+        let open = auto::open_queries(&snap);
+        let model = snap.labels.get("model").map(String::as_str);
+        let mut requests = rmcp::model::InputRequests::new();
+        for q in &open {
+            let QueryRequest::Llm { query } = &q.request else {
+                // A question for a person is never mapped (§1.2): classic payload.
+                return complete(wire::current(&snap));
+            };
+            let request = json!({
+                "method": "sampling/createMessage",
+                "params": mrtr::create_message_params(query, model),
+            });
+            match serde_json::from_value(request) {
+                Ok(r) => {
+                    requests.insert(q.id.to_string(), r);
+                }
+                Err(e) => {
+                    let e = ToolError::new(
+                        "internal",
+                        format!("cannot map {} to a sampling request: {e}", q.id),
+                    )
+                    .with_session(id.as_str());
+                    return CallToolResult::structured_error(e.to_value()).into();
+                }
+            }
+        }
+        if requests.is_empty() {
+            return complete(payload);
+        }
+        let sealer = match self.sealer() {
+            Ok(s) => s,
+            Err(e) => {
+                return CallToolResult::structured_error(e.with_session(id.as_str()).to_value())
+                    .into()
+            }
+        };
+        let state = sealer.seal(&RequestState {
+            session_id: id.to_string(),
+            round: pending.round,
+            tool: tool.to_string(),
+            args_digest: mrtr::arguments_digest(args),
+            expires_at: now_ms() + mrtr::STATE_TTL_MS,
+        });
+        let mut r = rmcp::model::InputRequiredResult::new(Some(requests), Some(state));
+        r.meta = Some(session_meta(&id));
+        r.into()
+    }
+
+    /// A retry of an MRTR call carrying `inputResponses` and `requestState` (§3.8): the
+    /// state is verified (seal, expiry, tool, argument digest) before anything is applied;
+    /// the text of each `CreateMessageResult` answers the query of its key in the sealed
+    /// round; the session is then driven as by `alc_continue`. No session is started.
+    async fn mrtr_retry(
+        &self,
+        tool: &str,
+        args: &Map<String, Value>,
+        responses: Option<rmcp::model::InputResponses>,
+        state: Option<String>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> ToolResult {
+        if !MRTR_TOOLS.contains(&tool) {
+            return Err(ToolError::invalid(format!(
+                "`requestState` / `inputResponses` do not apply to {tool}"
+            )));
+        }
+        let Some(state) = state else {
+            return Err(ToolError::invalid(
+                "`inputResponses` needs the `requestState` of the input_required result it answers",
+            ));
+        };
+        if !Conn::of(ctx).mrtr_capable() {
+            return Err(ToolError::new(
+                "capability_missing",
+                "an MRTR retry needs a 2026-07-28 request whose _meta declares `sampling`",
+            ));
+        }
+        let st = self
+            .sealer()?
+            .open_for(&state, now_ms(), tool, args)
+            .map_err(|e| ToolError::invalid(e.to_string()))?;
+        let id = SessionId::parse(&st.session_id)
+            .map_err(|_| ToolError::invalid(mrtr::StateError::Tampered.to_string()))?;
+        let sid = id.as_str().to_string();
+        let a = Args::new(args);
+        let wait = self.wait_of(a.u64("wait_ms").map_err(|e| e.with_session(&sid))?);
+        let before = self
+            .engine()
+            .state(&id, &SnapshotOptions::default())
+            .map_err(|_| not_found(&id))?;
+        let responses = responses.unwrap_or_default();
+        if responses.is_empty() {
+            // Nothing answered: the current payload (re-fetch).
+            if before.phase.is_terminal() || before.phase == Phase::Paused {
+                return Ok(wire::current(&before));
+            }
+            return self
+                .drive(&id, wait, ctx, before.last_event_seq + 1, false)
+                .await;
+        }
+        let queries: HashMap<String, &QueryRequest> = before
+            .pending
+            .as_ref()
+            .filter(|p| p.round == st.round)
+            .map(|p| {
+                p.queries
+                    .iter()
+                    .map(|q| (q.id.to_string(), &q.request))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut answers = Vec::with_capacity(responses.len());
+        for (key, result) in &responses {
+            let qid = QueryId::parse(key).ok_or_else(|| {
+                ToolError::new(
+                    "unknown_query",
+                    format!("`inputResponses`: unknown key {key:?}"),
+                )
+                .with_session(&sid)
+            })?;
+            let (text, model) = mrtr::result_text(result).map_err(|e| {
+                ToolError::invalid(format!("`inputResponses.{key}` {e}")).with_session(&sid)
+            })?;
+            let mut answer = Answer::text(Some(qid), text.clone());
+            if let Some(QueryRequest::Llm { query }) = queries.get(key) {
+                answer.usage = Some(alc_llm::adapter::estimate_usage(query, &text));
+            }
+            answer.meta = AnswerMeta {
+                answerer: Some("mrtr".into()),
+                model,
+                ..AnswerMeta::default()
+            };
+            answers.push(answer);
+        }
+        let applied = answers.clone();
+        let ack = self
+            .engine()
+            .resume_now(
+                &id,
+                Answers {
+                    round: Some(st.round),
+                    answers,
+                },
+            )
+            .map_err(|e| resume_error(&id, e))?;
+        self.record(&id);
+        self.record_answers(&id, st.round, &applied);
+        match ack {
+            ResumeAck::Accepted { .. } => {
+                let snap = self
+                    .engine()
+                    .state(&id, &SnapshotOptions::default())
+                    .map_err(|_| not_found(&id))?;
+                Ok(wire::current(&snap))
+            }
+            ResumeAck::Continued { .. } => {
+                self.drive(&id, wait, ctx, before.last_event_seq + 1, false)
+                    .await
+            }
+        }
+    }
+
     /// The transcript database (`<home>/alc.db`).
     fn transcripts(&self) -> Result<Arc<Transcripts>, ToolError> {
         self.inner
             .transcripts
-            .get_or_init(|| Transcripts::open(&self.pkg_env().home.join("alc.db")).map(Arc::new))
+            .get_or_init(|| {
+                Transcripts::open(&self.pkg_env().home.join("alc.db"))
+                    .map(|t| Arc::new(t.with_mode(self.inner.options.transcripts)))
+            })
             .clone()
             .map_err(|e| ToolError::new("io_error", format!("transcript database: {e}")))
     }
@@ -1352,21 +1718,32 @@ impl AlcServer {
         program: Program,
         ctx: Map<String, Value>,
         kind: &str,
+        conn: &Conn,
     ) -> Result<(SessionSpec, SessionAnswerer), ToolError> {
         let env_answerer = std::env::var("ALC_ANSWERER")
             .ok()
             .filter(|s| !s.trim().is_empty());
-        let default = env_answerer.unwrap_or_else(|| self.inner.options.default_answerer.clone());
+        let project = self.project_arg(a)?;
+        // `[run] answerer` / `[run] model` of the call's project (else the server's).
+        let run = packages::run_defaults(
+            project
+                .as_deref()
+                .or(self.pkg_env().project_root.as_deref()),
+        );
+        let default = env_answerer
+            .or(run.answerer)
+            .unwrap_or_else(|| self.inner.options.default_answerer.clone());
         let given = a.str("answerer")?;
         let script = a.decoded("script");
         let name = match (given, &script) {
             (Some(n), _) => Some(n),
             (None, Some(_)) => None,
+            (None, None) if self.auto_mrtr(conn) => Some("mrtr"),
             (None, None) => Some(default.as_str()),
         };
-        let answerer = self.parse_answerer(name, script, a.str("model")?)?;
+        let model = a.str("model")?.map(str::to_string).or(run.model);
+        let answerer = self.parse_answerer(name, script, model.as_deref(), Some(conn))?;
         let timeout_ms = a.u64("timeout_ms")?;
-        let project = self.project_arg(a)?;
         let mut spec = SessionSpec::new(program);
         if let Some(root) = &project {
             spec.resolver = format!("{}{}", packages::PROJECT_PREFIX, root.display());
@@ -1394,10 +1771,13 @@ impl AlcServer {
         wait: Duration,
         ctx: &RequestContext<RoleServer>,
     ) -> ToolResult {
+        let lib_path_warnings = packages::lib_path_warnings(self.pkg_env(), &spec.resolver);
         let id = self.spawn(spec)?;
         self.set_answerer(&id, answerer);
         self.record(&id);
-        self.drive(&id, wait, ctx, 0, true).await
+        let mut out = self.drive(&id, wait, ctx, 0, true).await?;
+        packages::add_lib_path_warnings(&mut out, lib_path_warnings);
+        Ok(out)
     }
 
     async fn alc_run(&self, a: Args<'_>, ctx: &RequestContext<RoleServer>) -> ToolResult {
@@ -1425,7 +1805,7 @@ impl AlcServer {
             source,
             name: Some("session".into()),
         };
-        let (spec, answerer) = self.exec_spec(&a, program, ctx_obj, "run")?;
+        let (spec, answerer) = self.exec_spec(&a, program, ctx_obj, "run", &Conn::of(ctx))?;
         self.start_session(spec, answerer, wait, ctx).await
     }
 
@@ -1457,7 +1837,8 @@ impl AlcServer {
             name: strategy.to_string(),
             entry: "run".into(),
         };
-        let (mut spec, answerer) = self.exec_spec(&a, program, ctx_obj, "advice")?;
+        let (mut spec, answerer) =
+            self.exec_spec(&a, program, ctx_obj, "advice", &Conn::of(ctx))?;
         spec.labels.insert("strategy".into(), strategy.to_string());
         self.start_session(spec, answerer, wait, ctx).await
     }
@@ -1509,7 +1890,8 @@ impl AlcServer {
             Some(r) => r.record().plan.model.clone(),
             None => a.str("model")?.map(str::to_string),
         };
-        let session_answerer = self.parse_answerer(name.as_deref(), script, model.as_deref())?;
+        let session_answerer =
+            self.parse_answerer(name.as_deref(), script, model.as_deref(), None)?;
         let client_for = |sa: &SessionAnswerer| -> Result<Option<alc_llm::Client>, ToolError> {
             match sa.kind {
                 AnswererKind::Provider => self.provider().map(Some),
@@ -1532,7 +1914,7 @@ impl AlcServer {
             None => answerer.clone(),
             Some(n) => {
                 let ja = self
-                    .parse_answerer(Some(n), None, judge_model.as_deref())
+                    .parse_answerer(Some(n), None, judge_model.as_deref(), None)
                     .map_err(|e| {
                         ToolError::new(e.code, e.message.replace("`answerer`", "`judge_answerer`"))
                     })?;
@@ -1706,7 +2088,7 @@ impl AlcServer {
         let script = a.decoded("script");
         if switch.is_some() || script.is_some() {
             let new = self
-                .parse_answerer(switch, script, a.str("model")?)
+                .parse_answerer(switch, script, a.str("model")?, Some(&Conn::of(ctx)))
                 .map_err(|e| e.with_session(sid))?;
             let snap = self
                 .engine()
@@ -2029,6 +2411,10 @@ impl AlcServer {
             .rev()
             .map(|v| v.to_string())
             .collect();
+        let mut answerers = vec!["host", "provider", "scripted", "mrtr"];
+        if self.inner.options.sampling_enabled {
+            answerers.push("sampling");
+        }
         Ok(json!({
             "name": "algocline",
             "version": VERSION,
@@ -2045,7 +2431,7 @@ impl AlcServer {
             "project_root": self.pkg_env().project_root.as_ref().map(|p| p.display().to_string()),
             "bundled_packages": self.pkg_env().bundled.names(),
             "default_answerer": default_answerer,
-            "answerers": ["host", "provider", "scripted"],
+            "answerers": answerers,
             "providers": providers,
         }))
     }
@@ -2069,8 +2455,9 @@ impl AlcServer {
         args: &Map<String, Value>,
         ctx: &RequestContext<RoleServer>,
     ) -> ToolResult {
+        let started = std::time::Instant::now();
         let a = Args::new(args);
-        match name {
+        let result = match name {
             "alc_run" => self.alc_run(a, ctx).await,
             "alc_advice" => self.alc_advice(a, ctx).await,
             "alc_continue" => self.alc_continue_eval(a, ctx).await,
@@ -2095,7 +2482,9 @@ impl AlcServer {
             "alc_scenario_show" => self.pkg_op(args, evals::scenario_show).await,
             "alc_scenario_install" => self.pkg_op(args, evals::scenario_install).await,
             _ => unreachable!("checked by call_tool"),
-        }
+        };
+        crate::diag::tool_call(name, args, &result, started.elapsed());
+        result
     }
 }
 
@@ -2104,7 +2493,66 @@ fn legacy_structured(ctx: &RequestContext<RoleServer>) -> bool {
         .is_some_and(|v| v.as_str() <= ProtocolVersion::V_2025_03_26.as_str())
 }
 
+/// Protocol revisions served, oldest first (§3.1). `initialize` also accepts the older
+/// handshake revisions of [`OLDER_HANDSHAKE_VERSIONS`].
+const SUPPORTED_VERSIONS: &[ProtocolVersion] =
+    &[ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2026_07_28];
+
+/// Handshake revisions answered with the same version although not listed as supported:
+/// 2025-06-18, and 2025-03-26 (without structured output).
+const OLDER_HANDSHAKE_VERSIONS: &[ProtocolVersion] =
+    &[ProtocolVersion::V_2025_06_18, ProtocolVersion::V_2025_03_26];
+
+/// The legacy revision's answer to an `initialize` naming a revision this server does not
+/// speak: `-32602` "Unsupported protocol version" with the supported and requested ones.
+fn unsupported_handshake(requested: &ProtocolVersion) -> McpError {
+    let mut supported: Vec<String> = SUPPORTED_VERSIONS
+        .iter()
+        .rev()
+        .chain(OLDER_HANDSHAKE_VERSIONS)
+        .map(|v| v.to_string())
+        .collect();
+    supported.dedup();
+    McpError::new(
+        rmcp::model::ErrorCode::INVALID_PARAMS,
+        "Unsupported protocol version",
+        Some(json!({"supported": supported, "requested": requested})),
+    )
+}
+
 impl ServerHandler for AlcServer {
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        std::borrow::Cow::Borrowed(SUPPORTED_VERSIONS)
+    }
+
+    /// The legacy handshake (§3.1): 2025-11-25, 2025-06-18 and 2025-03-26 are answered
+    /// with the same version; 2026-07-28 (which has no handshake of its own) with
+    /// 2025-11-25; anything else is refused.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        let requested = &request.protocol_version;
+        let version = if SUPPORTED_VERSIONS.contains(requested)
+            || OLDER_HANDSHAKE_VERSIONS.contains(requested)
+        {
+            if requested.has_initialize() {
+                requested.clone()
+            } else {
+                ProtocolVersion::LATEST_WITH_INITIALIZE
+            }
+        } else {
+            return Err(unsupported_handshake(requested));
+        };
+        ctx.peer.set_peer_info(request.clone());
+        let mut info = self.get_info();
+        // rmcp keeps this version when the requested one is not in
+        // `supported_protocol_versions` (the older handshake revisions).
+        info.protocol_version = version;
+        Ok(info)
+    }
+
     fn get_info(&self) -> ServerConfig {
         let mut caps = ServerCapabilities::builder()
             .enable_tools()
@@ -2156,15 +2604,36 @@ impl ServerHandler for AlcServer {
             ));
         }
         let args = request.arguments.clone().unwrap_or_default();
-        let result = self.dispatch(name, &args, &ctx).await;
-        let mut out = match result {
-            Ok(v) => CallToolResult::structured(v),
-            Err(e) => CallToolResult::structured_error(e.to_value()),
+        // MRTR (§3.8): a sealed retry, or a call whose pauses are mapped.
+        let response = if request.request_state.is_some() || request.input_responses.is_some() {
+            let result = self
+                .mrtr_retry(
+                    name,
+                    &args,
+                    request.input_responses.clone(),
+                    request.request_state.clone(),
+                    &ctx,
+                )
+                .await;
+            self.mrtr_response(name, &args, result)
+        } else if self.mrtr_selected(name, &args, &Conn::of(&ctx)) {
+            let result = self.dispatch(name, &args, &ctx).await;
+            self.mrtr_response(name, &args, result)
+        } else {
+            let result = self.dispatch(name, &args, &ctx).await;
+            match result {
+                Ok(v) => CallToolResult::structured(v),
+                Err(e) => CallToolResult::structured_error(e.to_value()),
+            }
+            .into()
         };
-        if legacy_structured(&ctx) {
-            out.structured_content = None;
-        }
-        Ok(out.into())
+        Ok(match response {
+            CallToolResponse::Complete(mut out) if legacy_structured(&ctx) => {
+                out.structured_content = None;
+                out.into()
+            }
+            other => other,
+        })
     }
 
     async fn list_resources(

@@ -5,20 +5,26 @@
 //! Tables live in their own namespace (`transcript_*`) next to whatever else the
 //! database holds (the store's journal); the shared `schema_version` table carries this
 //! component's version under `component = 'transcripts'`.
+//!
+//! What stays once a session ends follows `[log] transcripts` ([`TranscriptMode`]):
+//! `full` keeps everything; `metadata` replaces each prompt, system prompt and response
+//! by its size and digest (the text is kept while the session runs, for the caller's
+//! views); `off` does the same and also deletes the session's logs and notes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use alc_core::{Answer, PendingQuery, QueryRequest, Snapshot};
+use alc_core::{digest_bytes, Answer, PendingQuery, QueryRequest, Snapshot};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value};
 
 use crate::args::{preview, ToolError};
 use crate::wire;
 
-/// Schema version of the `transcript_*` tables.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Schema version of the `transcript_*` tables (2 added the digest and size columns
+/// of redacted exchanges and `transcript_sessions.retention`).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Row of the shared `schema_version` table.
 pub const COMPONENT: &str = "transcripts";
@@ -38,7 +44,8 @@ CREATE TABLE IF NOT EXISTS transcript_sessions (
   started_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   metrics TEXT NOT NULL,
-  stats TEXT NOT NULL
+  stats TEXT NOT NULL,
+  retention TEXT
 );
 CREATE INDEX IF NOT EXISTS transcript_sessions_started ON transcript_sessions(started_at);
 CREATE TABLE IF NOT EXISTS transcript_exchanges (
@@ -55,6 +62,12 @@ CREATE TABLE IF NOT EXISTS transcript_exchanges (
   model TEXT,
   started_at INTEGER,
   answered_at INTEGER,
+  prompt_digest TEXT,
+  prompt_chars INTEGER,
+  system_digest TEXT,
+  system_chars INTEGER,
+  response_digest TEXT,
+  response_chars INTEGER,
   PRIMARY KEY (session_id, round, query_id)
 );
 CREATE TABLE IF NOT EXISTS transcript_notes (
@@ -76,6 +89,81 @@ CREATE TABLE IF NOT EXISTS transcript_logs (
 CREATE INDEX IF NOT EXISTS transcript_logs_session ON transcript_logs(session_id);
 ";
 
+/// Columns added by schema version 2, with their table and type (for upgrading a
+/// version-1 database in place).
+const V2_COLUMNS: &[(&str, &str, &str)] = &[
+    ("transcript_sessions", "retention", "TEXT"),
+    ("transcript_exchanges", "prompt_digest", "TEXT"),
+    ("transcript_exchanges", "prompt_chars", "INTEGER"),
+    ("transcript_exchanges", "system_digest", "TEXT"),
+    ("transcript_exchanges", "system_chars", "INTEGER"),
+    ("transcript_exchanges", "response_digest", "TEXT"),
+    ("transcript_exchanges", "response_chars", "INTEGER"),
+];
+
+/// What a finished session's transcript keeps (`[log] transcripts`, interfaces.md §9.1;
+/// `ALC_LOG_LEVEL=off` means [`TranscriptMode::Off`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TranscriptMode {
+    /// Prompts, responses, logs and notes are kept.
+    #[default]
+    Full,
+    /// Prompts, system prompts and responses are replaced by their sizes and digests
+    /// when the session ends; logs and notes are kept.
+    Metadata,
+    /// As `Metadata`, and the session's logs and notes are deleted when it ends.
+    Off,
+}
+
+impl TranscriptMode {
+    /// Parses `full`, `metadata` or `off`.
+    pub fn parse(s: &str) -> Option<TranscriptMode> {
+        match s.trim() {
+            "full" => Some(TranscriptMode::Full),
+            "metadata" => Some(TranscriptMode::Metadata),
+            "off" => Some(TranscriptMode::Off),
+            _ => None,
+        }
+    }
+
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TranscriptMode::Full => "full",
+            TranscriptMode::Metadata => "metadata",
+            TranscriptMode::Off => "off",
+        }
+    }
+}
+
+/// Applies the end-of-session rule of [`TranscriptMode::Metadata`] / [`TranscriptMode::Off`]
+/// to one exchange of a transcript view: each text field (`prompt`, `system`, `response`,
+/// `question`) holding a string becomes `null`, with `<field>_chars` (UTF-8 bytes) and
+/// `<field>_digest` (first 16 bytes of SHA-256, hex) added. Views built from other
+/// records than these tables (`alc sessions show --transcript`) use it to show what
+/// `alc_log_view` shows.
+pub fn redact_exchange(exchange: &mut Map<String, Value>) {
+    for field in ["prompt", "system", "response", "question"] {
+        if let Some(Value::String(text)) = exchange.get(field) {
+            let (chars, digest) = (text.len(), digest_bytes(text.as_bytes()));
+            exchange.insert(field.into(), Value::Null);
+            exchange.insert(format!("{field}_chars"), json!(chars));
+            exchange.insert(format!("{field}_digest"), json!(digest));
+        }
+    }
+}
+
+fn column_exists(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
+    for n in names {
+        if n? == column {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -91,12 +179,14 @@ fn io(e: impl std::fmt::Display) -> ToolError {
 pub struct Transcripts {
     path: PathBuf,
     conn: Mutex<Connection>,
+    mode: TranscriptMode,
 }
 
 impl std::fmt::Debug for Transcripts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transcripts")
             .field("path", &self.path)
+            .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
 }
@@ -117,7 +207,8 @@ fn task_hint(s: &Snapshot) -> Option<String> {
 }
 
 impl Transcripts {
-    /// Opens (creating) the database at `path`.
+    /// Opens (creating, or upgrading from version 1) the database at `path`, in
+    /// [`TranscriptMode::Full`] (see [`Transcripts::with_mode`]).
     pub fn open(path: &Path) -> Result<Transcripts, String> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -159,9 +250,17 @@ impl Transcripts {
             ));
         }
         tx.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
-        if existing.is_none() {
+        // `CREATE TABLE IF NOT EXISTS` leaves a version-1 table as it was.
+        for (table, column, ty) in V2_COLUMNS {
+            if !column_exists(&tx, table, column).map_err(|e| e.to_string())? {
+                tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        if existing != Some(SCHEMA_VERSION) {
             tx.execute(
-                "INSERT OR IGNORE INTO schema_version (component, version) VALUES (?1, ?2)",
+                "INSERT INTO schema_version (component, version) VALUES (?1, ?2)
+                 ON CONFLICT(component) DO UPDATE SET version = excluded.version",
                 params![COMPONENT, SCHEMA_VERSION],
             )
             .map_err(|e| e.to_string())?;
@@ -170,7 +269,19 @@ impl Transcripts {
         Ok(Transcripts {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            mode: TranscriptMode::Full,
         })
+    }
+
+    /// Sets what finished sessions keep (`[log] transcripts`).
+    pub fn with_mode(mut self, mode: TranscriptMode) -> Transcripts {
+        self.mode = mode;
+        self
+    }
+
+    /// What finished sessions keep.
+    pub fn mode(&self) -> TranscriptMode {
+        self.mode
     }
 
     /// The database file.
@@ -224,6 +335,31 @@ impl Transcripts {
         if let Some(p) = &s.pending {
             self.record_round(s.session_id.as_str(), p.round, p.issued_at, &p.queries)?;
         }
+        if s.phase.is_terminal() && self.mode != TranscriptMode::Full {
+            redact(&mut self.conn(), s.session_id.as_str(), self.mode).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the mode again to a session that already ended (a write that arrives
+    /// after the end must not bring text back).
+    fn redact_if_finished(&self, session_id: &str) -> Result<(), ToolError> {
+        if self.mode == TranscriptMode::Full {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let finished = conn
+            .query_row(
+                "SELECT 1 FROM transcript_sessions WHERE session_id = ?1 AND retention IS NOT NULL",
+                params![session_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(io)?
+            .is_some();
+        if finished {
+            redact(&mut conn, session_id, self.mode).map_err(io)?;
+        }
         Ok(())
     }
 
@@ -254,7 +390,9 @@ impl Transcripts {
             })
             .map_err(io)?;
         }
-        tx.commit().map_err(io)
+        tx.commit().map_err(io)?;
+        drop(conn);
+        self.redact_if_finished(session_id)
     }
 
     /// Records answers applied to `round` by this server.
@@ -307,7 +445,9 @@ impl Transcripts {
             })
             .map_err(io)?;
         }
-        tx.commit().map_err(io)
+        tx.commit().map_err(io)?;
+        drop(conn);
+        self.redact_if_finished(session_id)
     }
 
     /// Appends a log line; false once the session reached the cap.
@@ -325,6 +465,9 @@ impl Transcripts {
             )
             .and_then(|mut st| st.execute(params![session_id, ts, level, source, message]))
             .map_err(io)?;
+        if self.mode == TranscriptMode::Off {
+            self.redact_if_finished(session_id)?;
+        }
         Ok(())
     }
 
@@ -341,19 +484,24 @@ impl Transcripts {
             .map_err(io)
     }
 
-    /// Adds a note; returns the session's note count.
+    /// Adds a note; returns the session's note count. In [`TranscriptMode::Off`] a
+    /// note on a session that already ended is not kept (the count is then 0).
     pub fn add_note(
         &self,
         session_id: &str,
         title: Option<&str>,
         content: &str,
     ) -> Result<u64, ToolError> {
+        self.conn()
+            .execute(
+                "INSERT INTO transcript_notes (session_id, timestamp, title, content) VALUES (?1, ?2, ?3, ?4)",
+                params![session_id, now_ms() / 1000, title, content],
+            )
+            .map_err(io)?;
+        if self.mode == TranscriptMode::Off {
+            self.redact_if_finished(session_id)?;
+        }
         let conn = self.conn();
-        conn.execute(
-            "INSERT INTO transcript_notes (session_id, timestamp, title, content) VALUES (?1, ?2, ?3, ?4)",
-            params![session_id, now_ms() / 1000, title, content],
-        )
-        .map_err(io)?;
         conn.query_row(
             "SELECT COUNT(*) FROM transcript_notes WHERE session_id = ?1",
             params![session_id],
@@ -398,7 +546,8 @@ impl Transcripts {
         let conn = self.conn();
         let sql = format!(
             "SELECT session_id, strategy, task_hint, status, started_at, metrics, stats,
-                    (SELECT COUNT(*) FROM transcript_notes n WHERE n.session_id = s.session_id)
+                    (SELECT COUNT(*) FROM transcript_notes n WHERE n.session_id = s.session_id),
+                    retention
              FROM transcript_sessions s {where_sql}"
         );
         let mut stmt = conn.prepare(&sql).map_err(io)?;
@@ -413,6 +562,7 @@ impl Transcripts {
                     metrics: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(Value::Null),
                     stats: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or(Value::Null),
                     notes_count: r.get::<_, i64>(7)? as u64,
+                    retention: r.get(8)?,
                 })
             })
             .map_err(io)?;
@@ -440,7 +590,8 @@ impl Transcripts {
         let mut stmt = conn
             .prepare(
                 "SELECT query_id, round, kind, prompt, system, response, error, usage, answered_by, model,
-                        started_at, answered_at
+                        started_at, answered_at, prompt_digest, prompt_chars, system_digest,
+                        system_chars, response_digest, response_chars
                  FROM transcript_exchanges WHERE session_id = ?1
                  ORDER BY round, started_at, CAST(SUBSTR(query_id, 3) AS INTEGER), query_id",
             )
@@ -473,6 +624,17 @@ impl Transcripts {
                 m.insert("model".into(), json!(r.get::<_, Option<String>>(9)?));
                 m.insert("started_at".into(), json!(r.get::<_, Option<i64>>(10)?));
                 m.insert("answered_at".into(), json!(r.get::<_, Option<i64>>(11)?));
+                // Redacted texts (§9.1 `metadata` / `off`): their sizes and digests.
+                for (i, field) in ["prompt", "system", "response"].iter().enumerate() {
+                    let col = 12 + 2 * i;
+                    if let Some(d) = r.get::<_, Option<String>>(col)? {
+                        m.insert(format!("{field}_digest"), json!(d));
+                        m.insert(
+                            format!("{field}_chars"),
+                            json!(r.get::<_, Option<i64>>(col + 1)?),
+                        );
+                    }
+                }
                 Ok((round, size, Value::Object(m)))
             })
             .map_err(io)?
@@ -532,6 +694,9 @@ impl Transcripts {
             "notes": notes,
             "logs": logs,
         });
+        if let Some(mode) = &row.retention {
+            out["transcript_mode"] = json!(mode);
+        }
         if dropped > 0 {
             out["truncated"] = json!(true);
             out["original_rounds"] = json!(original_rounds);
@@ -621,6 +786,68 @@ struct SessionRow {
     metrics: Value,
     stats: Value,
     notes_count: u64,
+    /// The mode applied when the session ended (`None` = nothing removed).
+    retention: Option<String>,
+}
+
+/// Replaces the prompts, system prompts and responses of a finished session by their
+/// sizes (UTF-8 bytes) and digests (first 16 bytes of SHA-256, hex), clears its task
+/// hint (a preview of the task or first prompt) and, in [`TranscriptMode::Off`],
+/// deletes its logs and notes. Idempotent.
+fn redact(conn: &mut Connection, session_id: &str, mode: TranscriptMode) -> rusqlite::Result<()> {
+    type Texts = (i64, String, Option<String>, Option<String>, Option<String>);
+    let tx = conn.transaction()?;
+    {
+        let rows: Vec<Texts> = tx
+            .prepare_cached(
+                "SELECT round, query_id, prompt, system, response FROM transcript_exchanges
+                 WHERE session_id = ?1
+                   AND (prompt IS NOT NULL OR system IS NOT NULL OR response IS NOT NULL)",
+            )?
+            .query_map(params![session_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut update = tx.prepare_cached(
+            "UPDATE transcript_exchanges SET
+               prompt_digest = COALESCE(?4, prompt_digest), prompt_chars = COALESCE(?5, prompt_chars),
+               system_digest = COALESCE(?6, system_digest), system_chars = COALESCE(?7, system_chars),
+               response_digest = COALESCE(?8, response_digest),
+               response_chars = COALESCE(?9, response_chars),
+               prompt = NULL, system = NULL, response = NULL
+             WHERE session_id = ?1 AND round = ?2 AND query_id = ?3",
+        )?;
+        let digest = |t: &Option<String>| t.as_deref().map(|t| digest_bytes(t.as_bytes()));
+        let size = |t: &Option<String>| t.as_deref().map(|t| t.len() as i64);
+        for (round, qid, prompt, system, response) in &rows {
+            update.execute(params![
+                session_id,
+                round,
+                qid,
+                digest(prompt),
+                size(prompt),
+                digest(system),
+                size(system),
+                digest(response),
+                size(response)
+            ])?;
+        }
+    }
+    if mode == TranscriptMode::Off {
+        tx.execute(
+            "DELETE FROM transcript_logs WHERE session_id = ?1",
+            params![session_id],
+        )?;
+        tx.execute(
+            "DELETE FROM transcript_notes WHERE session_id = ?1",
+            params![session_id],
+        )?;
+    }
+    tx.execute(
+        "UPDATE transcript_sessions SET retention = ?2, task_hint = NULL WHERE session_id = ?1",
+        params![session_id, mode.as_str()],
+    )?;
+    tx.commit()
 }
 
 #[cfg(test)]
@@ -687,5 +914,193 @@ mod tests {
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// A snapshot of `id` in `phase`, paused on one LLM query when `paused`.
+    fn snapshot(id: &str, phase: &str, prompt: Option<&str>) -> Snapshot {
+        let pending = prompt.map(|p| {
+            json!({"round": 1, "issued_at": 10, "answered": [], "queries": [{
+                "id": "q-0", "origin": {"vm": "main"},
+                "request": {"kind": "llm", "prompt": p, "system": "SYSTEM TEXT", "max_tokens": 1024},
+                "digest": "0".repeat(32)}]})
+        });
+        serde_json::from_value(json!({
+            "session_id": id, "phase": phase, "version": 1, "round": 1,
+            "created_at": 5, "updated_at": 6, "last_activity_at": 6, "program_kind": "code",
+            "labels": {"kind": "run", "task_hint": "TASK TEXT"}, "pending": pending,
+            "last_event_seq": 0, "residency": "hot", "owner": "this_process"
+        }))
+        .unwrap()
+    }
+
+    /// Runs one session (a pause, its answer, a log line, a note, the end) in `mode`.
+    fn one_session(t: &Transcripts, id: &str) {
+        t.record_snapshot(&snapshot(id, "paused", Some("PROMPT TEXT")), Some("host"))
+            .unwrap();
+        let mut a = Answer::text(QueryId::parse("q-0"), "RESPONSE TEXT");
+        a.meta.answerer = Some("host".into());
+        t.record_answers(id, 1, &[a]).unwrap();
+        t.record_log(id, 7, "info", "print", "LOG TEXT").unwrap();
+        t.add_note(id, Some("n"), "NOTE TEXT").unwrap();
+    }
+
+    #[test]
+    fn metadata_mode_keeps_text_until_the_end_then_sizes_and_digests() {
+        let path = temp_db();
+        let t = Transcripts::open(&path)
+            .unwrap()
+            .with_mode(TranscriptMode::Metadata);
+        let id = "s-00000000000000000000000000000001";
+        one_session(&t, id);
+        // While the session runs, the text is there.
+        let d = t.detail(id, 0).unwrap().unwrap();
+        assert_eq!(d["transcript"][0]["prompt"], "PROMPT TEXT");
+        assert!(d.get("transcript_mode").is_none());
+        t.record_snapshot(&snapshot(id, "completed", None), None)
+            .unwrap();
+        let d = t.detail(id, 0).unwrap().unwrap();
+        let text = d.to_string();
+        for gone in ["PROMPT TEXT", "SYSTEM TEXT", "RESPONSE TEXT", "TASK TEXT"] {
+            assert!(!text.contains(gone), "{gone} still in {text}");
+        }
+        let x = &d["transcript"][0];
+        assert_eq!(d["transcript_mode"], "metadata");
+        assert!(x["prompt"].is_null() && x["response"].is_null());
+        assert_eq!(x["prompt_chars"], "PROMPT TEXT".len());
+        assert_eq!(x["system_chars"], "SYSTEM TEXT".len());
+        assert_eq!(x["response_chars"], "RESPONSE TEXT".len());
+        assert_eq!(x["prompt_digest"], digest_bytes(b"PROMPT TEXT"));
+        assert_eq!(x["response_digest"], digest_bytes(b"RESPONSE TEXT"));
+        assert_eq!(x["answered_by"], "host");
+        // Logs and notes stay in metadata mode.
+        assert_eq!(d["logs"][0]["message"], "LOG TEXT");
+        assert_eq!(d["notes"][0]["content"], "NOTE TEXT");
+        // A late write of the answer does not bring the text back.
+        t.record_answers(
+            id,
+            1,
+            &[Answer::text(QueryId::parse("q-0"), "RESPONSE TEXT")],
+        )
+        .unwrap();
+        let d = t.detail(id, 0).unwrap().unwrap();
+        assert!(!d.to_string().contains("RESPONSE TEXT"));
+        assert_eq!(d["transcript"][0]["response_chars"], "RESPONSE TEXT".len());
+        // Nor does the raw database hold it.
+        drop(t);
+        let raw = Connection::open(&path).unwrap();
+        let n: i64 = raw
+            .query_row(
+                "SELECT COUNT(*) FROM transcript_exchanges
+                 WHERE prompt IS NOT NULL OR system IS NOT NULL OR response IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 0);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn off_mode_also_drops_logs_and_notes_at_the_end() {
+        let path = temp_db();
+        let t = Transcripts::open(&path)
+            .unwrap()
+            .with_mode(TranscriptMode::Off);
+        let id = "s-00000000000000000000000000000002";
+        one_session(&t, id);
+        assert_eq!(
+            t.detail(id, 0).unwrap().unwrap()["notes"][0]["content"],
+            "NOTE TEXT"
+        );
+        t.record_snapshot(&snapshot(id, "failed", None), None)
+            .unwrap();
+        let d = t.detail(id, 0).unwrap().unwrap();
+        assert_eq!(d["transcript_mode"], "off");
+        assert_eq!(d["logs"], json!([]));
+        assert_eq!(d["notes"], json!([]));
+        assert_eq!(d["transcript"][0]["prompt_chars"], "PROMPT TEXT".len());
+        // A note on the finished session is not kept.
+        assert_eq!(t.add_note(id, None, "LATE NOTE").unwrap(), 0);
+        assert_eq!(t.list(10).unwrap()["sessions"][0]["notes_count"], 0);
+        // Full mode (the default) keeps everything after the end.
+        let full = Transcripts::open(&path).unwrap();
+        assert_eq!(full.mode(), TranscriptMode::Full);
+        let id = "s-00000000000000000000000000000003";
+        one_session(&full, id);
+        full.record_snapshot(&snapshot(id, "completed", None), None)
+            .unwrap();
+        let d = full.detail(id, 0).unwrap().unwrap();
+        assert_eq!(d["transcript"][0]["prompt"], "PROMPT TEXT");
+        assert_eq!(d["logs"][0]["message"], "LOG TEXT");
+        assert!(d.get("transcript_mode").is_none());
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_version_1_database_is_upgraded_in_place() {
+        let path = temp_db();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL);
+                 INSERT INTO schema_version VALUES ('transcripts', 1);
+                 CREATE TABLE transcript_sessions (session_id TEXT PRIMARY KEY, kind TEXT NOT NULL,
+                   strategy TEXT, task_hint TEXT, status TEXT NOT NULL, answerer TEXT,
+                   started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, metrics TEXT NOT NULL,
+                   stats TEXT NOT NULL);
+                 CREATE TABLE transcript_exchanges (session_id TEXT NOT NULL, round INTEGER NOT NULL,
+                   query_id TEXT NOT NULL, kind TEXT, prompt TEXT, system TEXT, response TEXT,
+                   error TEXT, usage TEXT, answered_by TEXT, model TEXT, started_at INTEGER,
+                   answered_at INTEGER, PRIMARY KEY (session_id, round, query_id));",
+            )
+            .unwrap();
+        }
+        let t = Transcripts::open(&path)
+            .unwrap()
+            .with_mode(TranscriptMode::Metadata);
+        let id = "s-00000000000000000000000000000004";
+        one_session(&t, id);
+        t.record_snapshot(&snapshot(id, "completed", None), None)
+            .unwrap();
+        let d = t.detail(id, 0).unwrap().unwrap();
+        assert_eq!(d["transcript"][0]["prompt_chars"], "PROMPT TEXT".len());
+        let v: i64 = t
+            .conn()
+            .query_row(
+                "SELECT version FROM schema_version WHERE component = 'transcripts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn redact_exchange_keeps_sizes_and_digests() {
+        let mut m = json!({"prompt": "héllo", "system": null, "response": "ok", "round": 1})
+            .as_object()
+            .unwrap()
+            .clone();
+        redact_exchange(&mut m);
+        assert!(m["prompt"].is_null() && m["response"].is_null() && m["system"].is_null());
+        assert_eq!(m["prompt_chars"], 6);
+        assert_eq!(m["prompt_digest"], digest_bytes("héllo".as_bytes()));
+        assert_eq!(m["response_chars"], 2);
+        assert!(!m.contains_key("system_chars"));
+        assert_eq!(m["round"], 1);
+    }
+
+    #[test]
+    fn modes_parse() {
+        for m in [
+            TranscriptMode::Full,
+            TranscriptMode::Metadata,
+            TranscriptMode::Off,
+        ] {
+            assert_eq!(TranscriptMode::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(TranscriptMode::parse("verbose"), None);
     }
 }

@@ -8,8 +8,11 @@
 //!   the exact shape of the `alc_pkg_*` tool results (interfaces.md §2.11).
 //! * [`manifest`] — `alc.toml`, `alc.lock`, `alc.local.toml` read/write.
 //! * [`meta`] — static `M.meta` extraction (package code is never executed).
+//! * [`check`] — `lib_path_warnings`: expected versions and `alc.toml` / `alc.lock`
+//!   disagreements of a project.
 
 pub mod bundled;
+pub mod check;
 pub mod env;
 pub mod error;
 mod fsutil;

@@ -498,7 +498,7 @@ fn convert(ty: Option<&str>, t: &str) -> Result<Value, String> {
 }
 
 /// Formats Unix milliseconds as `YYYY-MM-DD HH:MM:SS UTC`.
-fn format_utc_ms(ms: i64) -> String {
+pub(crate) fn format_utc_ms(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);

@@ -1,0 +1,106 @@
+//! `[log] transcripts` (interfaces.md §9.1, §9.3) in the CLI views: once a session has
+//! ended in `metadata` mode, `alc sessions show --transcript` shows sizes and digests
+//! instead of prompt and response text, as `alc_log_view` does.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+fn tmp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "alc-transcript-modes-{}-{}-{name}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn alc(home: &Path, env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_alc"));
+    for v in [
+        "ALC_ANSWERER",
+        "ALC_PROJECT_ROOT",
+        "ALC_LOG_LEVEL",
+        "OPENAI_API_KEY",
+    ] {
+        c.env_remove(v);
+    }
+    c.envs(env.iter().copied());
+    c.env("ALC_HOME", home);
+    c.current_dir(home);
+    c.stdin(Stdio::null());
+    c
+}
+
+fn json_out(out: &Output) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
+}
+
+/// Runs one scripted session and returns its `sessions show --transcript --json` view.
+fn run_and_show(home: &Path, env: &[(&str, &str)]) -> Value {
+    std::fs::write(home.join("a.jsonl"), "{\"default\": \"SECRET ANSWER\"}\n").unwrap();
+    std::fs::write(
+        home.join("f.lua"),
+        "return alc.llm('SECRET PROMPT', {system = 'SECRET SYSTEM'})",
+    )
+    .unwrap();
+    let v = json_out(
+        &alc(home, env)
+            .args(["run", "f.lua", "--answerer", "scripted:a.jsonl"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(v["status"], "completed", "{v}");
+    let id = v["session_id"].as_str().unwrap().to_string();
+    json_out(
+        &alc(home, env)
+            .args(["sessions", "show", &id, "--transcript", "--json"])
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn metadata_mode_shows_sizes_and_digests_of_a_finished_session() {
+    let home = tmp_dir("metadata");
+    std::fs::write(
+        home.join("config.toml"),
+        "[log]\ntranscripts = \"metadata\"\n",
+    )
+    .unwrap();
+    let doc = run_and_show(&home, &[]);
+    let e = &doc["exchanges"][0];
+    assert!(
+        e["prompt"].is_null() && e["system"].is_null() && e["response"].is_null(),
+        "{e}"
+    );
+    assert_eq!(e["prompt_chars"], "SECRET PROMPT".len());
+    assert_eq!(e["system_chars"], "SECRET SYSTEM".len());
+    assert_eq!(e["response_chars"], "SECRET ANSWER".len());
+    assert_eq!(e["prompt_digest"].as_str().map(str::len), Some(32));
+    assert!(!doc["exchanges"].to_string().contains("SECRET"), "{doc}");
+}
+
+#[test]
+fn full_mode_shows_text_and_alc_log_level_off_redacts() {
+    let home = tmp_dir("full");
+    let doc = run_and_show(&home, &[]);
+    assert_eq!(doc["exchanges"][0]["prompt"], "SECRET PROMPT");
+    assert_eq!(doc["exchanges"][0]["response"], "SECRET ANSWER");
+    let home = tmp_dir("off");
+    let doc = run_and_show(&home, &[("ALC_LOG_LEVEL", "off")]);
+    assert!(doc["exchanges"][0]["prompt"].is_null(), "{doc}");
+    assert_eq!(doc["exchanges"][0]["response_chars"], "SECRET ANSWER".len());
+}
