@@ -37,35 +37,27 @@ local concat = table.concat
 local pack = table.pack
 
 local aborting = host.aborting
+local enter = host.enter
 
 -- The root coroutine of the session; set by `entry`.
 local MAIN = nil
 
--- Chain stack (engine.md §4.3): one entry per user coroutine currently resumed through
--- the shim, holding whether its resumer could host-yield. `blocked` counts false entries.
-local chain, depth, blocked = {}, 0, 0
+-- The chain of user coroutines resumed through the shims (engine.md §4.3): a host
+-- request may pause only when no frame in it was resumed from a context that cannot
+-- yield. Such frames are counted in the VM host (one C call per update: a preemption can
+-- fall between two Lua instructions, never inside a C function).
+local block, unblock, blocked = host.block, host.unblock, host.blocked
 
 local function can_host_yield()
-  return blocked == 0 and raw_isyieldable()
+  return raw_isyieldable() and blocked() == 0
 end
 P.can_host_yield = can_host_yield
 
-local function push(can)
-  -- Store first: a memory error here must leave `depth` unchanged.
-  chain[depth + 1] = can
-  depth = depth + 1
-  if not can then blocked = blocked + 1 end
-end
-
-local function pop()
-  if chain[depth] == false then blocked = blocked - 1 end
-  chain[depth] = nil
-  depth = depth - 1
-end
-
--- A to-be-closed guard that pops the chain stack on every exit path, errors included
--- (engine.md §13 note 3): a leaked `false` entry would block every later host-yield.
-local POP = raw_setmetatable({}, { __close = function() pop() end })
+-- To-be-closed guards, run on every exit path, errors included (engine.md §13 note 3: a
+-- leaked count would block every later host-yield). Both also tell the engine which
+-- coroutine runs again (the hook is armed per thread).
+local UNBLOCK = raw_setmetatable({}, { __close = function() unblock() enter((raw_running())) end })
+local RESTORE = raw_setmetatable({}, { __close = function() enter((raw_running())) end })
 
 -- Re-raises an error caught while the VM is aborting, so nothing can swallow an abort.
 local function rethrow_if_aborting(ok, ...)
@@ -86,9 +78,22 @@ xpcall = function(f, msgh, ...)
 end
 
 local function raw_resume_tracked(co, ...)
-  push(can_host_yield())
-  local guard <close> = POP
+  if can_host_yield() then
+    local guard <close> = RESTORE
+    enter(co)
+    return raw_resume(co, ...)
+  end
+  block()
+  local guard <close> = UNBLOCK
+  enter(co)
   return raw_resume(co, ...)
+end
+
+-- `coroutine.close` runs the coroutine's pending `__close` handlers on its own thread.
+local function close_tracked(co)
+  local guard <close> = RESTORE
+  enter(co)
+  return raw_close(co)
 end
 
 -- Stock argument errors for the shims, so no engine-internal name or position leaks.
@@ -131,7 +136,7 @@ end
 local function wrap_result(co, ok, ...)
   if ok then return ... end
   local err = ...
-  if not aborting() then raw_close(co) end
+  if not aborting() then close_tracked(co) end
   if raw_type(err) == "string" then raw_error(err, 2) end
   raw_error(err, 0)
 end
@@ -155,7 +160,7 @@ coroutine.close = function(...)
   if aborting() then raw_error("session aborted", 0) end
   local co = ...
   check_arg(raw_type(co) == "thread", "close", "thread", raw_select("#", ...), co)
-  return raw_close(co)
+  return close_tracked(co)
 end
 
 -- Finalizers run with hooks off (also when a cancelled VM is dropped), so the sandbox
@@ -326,8 +331,8 @@ package.searchers = { preload_searcher, engine_searcher }
 
 -- A module body runs in a non-yieldable context (lua-api.md §1.7 rule 3).
 local function run_module(f, name, extra)
-  push(false)
-  local guard <close> = POP
+  block()
+  local guard <close> = UNBLOCK
   return raw_pcall(f, name, extra)
 end
 

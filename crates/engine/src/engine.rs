@@ -117,6 +117,9 @@ struct Inner {
     vm_pool: Mutex<Vec<VmBase>>,
     /// Set if a base could not be built: the pool is no longer refilled.
     vm_pool_off: AtomicBool,
+    /// Arms the hook of steps that must stop or yield (see `hook`).
+    watchdog: hook::Watchdog,
+    watchdog_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// How many ready VM bases idle workers keep per worker. A spawn (or an adoption) takes
@@ -380,8 +383,21 @@ impl Engine {
                 heartbeat: Mutex::new(heartbeat),
                 vm_pool: Mutex::new(Vec::new()),
                 vm_pool_off: AtomicBool::new(false),
+                watchdog: hook::Watchdog::new(),
+                watchdog_thread: Mutex::new(None),
             }
         });
+        hook::set_interval(inner.config.hook_interval);
+        {
+            let inner2 = inner.clone();
+            let handle = std::thread::Builder::new()
+                .name("alc-watchdog".into())
+                .spawn(move || inner2.watchdog.run(&inner2.queue.len, &inner2.park))
+                .map_err(|e| StartError::Config {
+                    message: format!("cannot start the watchdog thread: {e}"),
+                })?;
+            *inner.watchdog_thread.lock() = Some(handle);
+        }
         for i in 0..workers {
             let inner2 = inner.clone();
             let handle = std::thread::Builder::new()
@@ -917,6 +933,10 @@ impl Engine {
         for h in handles {
             let _ = h.join();
         }
+        inner.watchdog.stop();
+        if let Some(h) = inner.watchdog_thread.lock().take() {
+            let _ = h.join();
+        }
         inner.timers.stop();
         {
             let (lock, cv) = &*inner.heartbeat_stop;
@@ -1023,6 +1043,9 @@ fn transition(
             None => hook::ABORT_NONE,
         };
         cell.abort.store(code, Ordering::Release);
+        if code != hook::ABORT_NONE {
+            inner.watchdog.poke(&cell.abort);
+        }
     }
     let mut records: Vec<PendingRecord> = effects
         .accepted
@@ -1290,6 +1313,7 @@ fn fire_timer(inner: &Inner, cell: Arc<SessionCell>, (kind, version): TimerKind)
 }
 
 fn worker_loop(inner: Arc<Inner>) {
+    inner.watchdog.register_worker();
     loop {
         let cell = {
             let mut q = inner.queue.items.lock();
@@ -1682,7 +1706,11 @@ fn step_vm(
         cpu_deadline,
         park: &inner.park,
     };
+    inner
+        .watchdog
+        .step_started(cell.abort.clone(), ctl.slice_deadline, cpu_deadline);
     let stepped = std::panic::catch_unwind(AssertUnwindSafe(|| vm.step(answers, &ctl)));
+    inner.watchdog.step_ended();
     match stepped {
         Ok(end) => {
             let buffer = vm.take_buffer();

@@ -132,6 +132,10 @@ pub struct VmHost {
     pub state: Option<Arc<dyn alc_store::StateStore>>,
     /// `alc.state` namespace (`ctx._ns`, else `default`); validated at each call.
     pub state_ns: String,
+    /// Coroutine resumes (and module bodies) in progress whose frame cannot host-yield
+    /// (engine.md §4.3). Kept here, updated by one host call each, so a preemption can
+    /// never split an update the way it could split a Lua read-modify-write.
+    pub blocked_frames: u32,
     /// A module whose source changed since it was journaled: replay goes on so that the
     /// report can show the first request that differs; the session fails at the latest
     /// when replay ends (engine.md §7.7).
@@ -193,6 +197,7 @@ impl VmHost {
             env_seen: Default::default(),
             state: None,
             state_ns: "default".into(),
+            blocked_frames: 0,
             module_changed: None,
             state_atomic: false,
             vm: 0,
@@ -236,6 +241,7 @@ impl VmHost {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
+        crate::hook::arm_running();
         mlua::Error::runtime(msg)
     }
 
@@ -532,6 +538,7 @@ impl VmHost {
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 );
+                crate::hook::arm_running();
                 Err(mlua::Error::runtime(msg))
             }
         }
@@ -557,6 +564,7 @@ impl VmHost {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             );
+            crate::hook::arm_running();
             return Err(mlua::Error::runtime(msg));
         }
         Ok(())
@@ -1197,6 +1205,36 @@ fn traceback(lua: &Lua, _: ()) -> mlua::Result<String> {
 /// Builds the `host` table handed to the sandbox and `alc` preludes.
 pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
+    // The sandbox's coroutine shims report every switch, so the hook can be armed on the
+    // thread that actually runs (see `hook`).
+    t.raw_set(
+        "enter",
+        lua.create_function(|_, co: mlua::Thread| {
+            // SAFETY: `co` is a live coroutine of this VM that this worker runs next.
+            unsafe { crate::hook::enter(co.to_pointer() as *mut mlua::ffi::lua_State) };
+            Ok(())
+        })?,
+    )?;
+    t.raw_set(
+        "block",
+        lua.create_function(|lua, ()| {
+            with_host(lua, |h| h.blocked_frames += 1);
+            Ok(())
+        })?,
+    )?;
+    t.raw_set(
+        "unblock",
+        lua.create_function(|lua, ()| {
+            with_host(lua, |h| {
+                h.blocked_frames = h.blocked_frames.saturating_sub(1)
+            });
+            Ok(())
+        })?,
+    )?;
+    t.raw_set(
+        "blocked",
+        lua.create_function(|lua, ()| Ok(with_host(lua, |h| h.blocked_frames)))?,
+    )?;
     t.raw_set(
         "aborting",
         lua.create_function(|lua, ()| {

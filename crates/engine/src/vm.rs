@@ -224,13 +224,6 @@ impl VmSet {
             None => VmBase::new().map_err(BuildFailure::engine)?,
         };
         let VmBase { lua, private: p } = base;
-        // SAFETY: the state is valid; the hook only reads this thread's step control.
-        unsafe {
-            lua.exec_raw::<()>((), |state| {
-                hook::install(state, init.settings.hook_interval);
-            })
-            .map_err(BuildFailure::engine)?;
-        }
 
         // ctx: JSON → Lua; `ctx.env` is consumed into the env snapshot.
         let mut ctx = init.spec.ctx.clone();
@@ -856,7 +849,10 @@ impl VmSet {
             Ok(a) => a,
             Err(e) => return engine_failure(e),
         };
-        let resumed = hook::with_control(ctl, || self.main.resume::<MultiValue>(args));
+        let main_state = self.main.to_pointer() as *mut mlua::ffi::lua_State;
+        // SAFETY: `main_state` is this VM's root coroutine, resumed by `f` right here.
+        let resumed =
+            unsafe { hook::with_control(ctl, main_state, || self.main.resume::<MultiValue>(args)) };
         let aborted = ctl.abort.load(Ordering::Acquire) != hook::ABORT_NONE;
         let end = match resumed {
             Ok(values) => self.classify(values, aborted),
