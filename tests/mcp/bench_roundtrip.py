@@ -3,7 +3,10 @@
 Prints JSON with the median (and p90) milliseconds of: an MCP `ping`, a trivial
 `alc_run {"code":"return 1"}`, and one `alc_continue` answering a paused session.
 
-    ALC_BIN=target/release/alc python3 tests/mcp/bench_roundtrip.py [--n 200]
+    ALC_BIN=target/release/alc python3 tests/mcp/bench_roundtrip.py [--n 200] [--raw]
+
+`--raw` drives the server with a bare newline-delimited JSON-RPC client instead (no
+Python SDK on the path), which leaves the server's own time, and adds `alc_status`.
 """
 
 from __future__ import annotations
@@ -59,7 +62,72 @@ async def main(n: int) -> None:
     }, indent=2))
 
 
+def main_raw(n: int) -> None:
+    import subprocess
+    import tempfile
+
+    home = tempfile.mkdtemp(prefix="alc-rt-")
+    p = subprocess.Popen([alc_bin(), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, env={**os.environ, "ALC_HOME": home}, bufsize=0)
+    next_id = 0
+
+    def call(method: str, params: dict | None = None) -> dict:
+        nonlocal next_id
+        next_id += 1
+        msg = {"jsonrpc": "2.0", "id": next_id, "method": method}
+        if params is not None:
+            msg["params"] = params
+        p.stdin.write((json.dumps(msg) + "\n").encode())
+        while True:
+            r = json.loads(p.stdout.readline())
+            if r.get("id") == next_id:
+                return r
+
+    def tool(name: str, args: dict) -> dict:
+        return call("tools/call", {"name": name, "arguments": args})["result"]["structuredContent"]
+
+    call("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                        "clientInfo": {"name": "bench_roundtrip", "version": "1"}})
+    p.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+
+    def timed(f) -> list[float]:
+        for _ in range(20):
+            f()
+        out = []
+        for _ in range(n):
+            t = time.perf_counter()
+            f()
+            out.append(time.perf_counter() - t)
+        return out
+
+    ping = timed(lambda: call("ping"))
+    run = timed(lambda: tool("alc_run", {"code": "return 1"}))
+    status = timed(lambda: tool("alc_status", {}))
+    cont = []
+    for _ in range(n):
+        sid = tool("alc_run", {"code": 'return alc.llm("q")'})["session_id"]
+        t = time.perf_counter()
+        r = tool("alc_continue", {"session_id": sid, "query_id": "q-0", "response": "a"})
+        cont.append(time.perf_counter() - t)
+        assert r["status"] == "completed", r
+    p.stdin.close()
+    p.wait(timeout=30)
+    print(json.dumps({
+        "binary": alc_bin(),
+        "client": "raw",
+        "ping": summary(ping),
+        "alc_run_trivial": summary(run),
+        "alc_continue": summary(cont),
+        "alc_status": summary(status),
+    }, indent=2))
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
-    anyio.run(main, ap.parse_args().n)
+    ap.add_argument("--raw", action="store_true", help="bare JSON-RPC client instead of the SDK")
+    a = ap.parse_args()
+    if a.raw:
+        main_raw(a.n)
+    else:
+        anyio.run(main, a.n)

@@ -247,6 +247,10 @@ thread_local! {
 
 /// How often the watchdog looks at running steps.
 const TICK: Duration = Duration::from_micros(500);
+/// How often it looks for running steps when there were none (steps are not announced to
+/// it: a cancel or a deadline signals the worker directly, so only slices and CPU limits
+/// wait for the watchdog, at most this much longer).
+const IDLE_POLL: Duration = Duration::from_millis(5);
 /// The shortest time between two signals to one worker for one step.
 const RESIGNAL: Duration = Duration::from_millis(2);
 
@@ -295,10 +299,9 @@ impl Watchdog {
                     cpu_deadline,
                     signalled: None,
                 });
-                if self.running.fetch_add(1, Ordering::AcqRel) == 0 {
-                    let _g = self.wake_lock.lock();
-                    self.wake.notify_one();
-                }
+                // No wake-up here: a step shorter than the idle poll needs the watchdog
+                // only for a cancel or a deadline, and those signal the worker at once.
+                self.running.fetch_add(1, Ordering::AcqRel);
             }
         });
     }
@@ -333,14 +336,17 @@ impl Watchdog {
     /// engine's run-queue length and park flag (as in [`StepControl`]).
     pub fn run(&self, queue_len: &AtomicUsize, park: &AtomicBool) {
         while !self.stop.load(Ordering::Acquire) {
-            if self.running.load(Ordering::Acquire) == 0 {
+            let idle = self.running.load(Ordering::Acquire) == 0;
+            {
                 let mut g = self.wake_lock.lock();
-                if self.running.load(Ordering::Acquire) == 0 && !self.stop.load(Ordering::Acquire) {
-                    self.wake.wait_for(&mut g, Duration::from_millis(100));
+                if !self.stop.load(Ordering::Acquire) {
+                    self.wake
+                        .wait_for(&mut g, if idle { IDLE_POLL } else { TICK });
                 }
+            }
+            if idle {
                 continue;
             }
-            std::thread::sleep(TICK);
             let now = Instant::now();
             let queued = queue_len.load(Ordering::Relaxed) > 0;
             let park = park.load(Ordering::Relaxed);
