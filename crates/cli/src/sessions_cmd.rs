@@ -338,6 +338,18 @@ fn transcript(records: &[JournalRecord]) -> Vec<Value> {
                 }
                 e["answered_by"] = json!(answer.meta.answerer);
                 e["usage"] = json!(answer.usage);
+                if let Some(p) = &answer.meta.provider {
+                    e["provider"] = json!(p);
+                }
+                if let Some(s) = &answer.meta.stop_reason {
+                    e["stop_reason"] = json!(s);
+                }
+                if let Some(n) = answer.meta.attempts {
+                    e["attempts"] = json!(n);
+                }
+                if let Some(ms) = answer.meta.latency_ms {
+                    e["latency_ms"] = json!(ms);
+                }
                 e["answered_at"] = json!(r.at);
             }
             _ => {}

@@ -119,7 +119,7 @@ alc.state = {
     if raw_type(fn) ~= "function" then
       raw_error("alc.state.update: bad argument #2 'fn' (function expected, got " .. raw_type(fn) .. ")", 0)
     end
-    for _ = 1, 5 do
+    for attempt = 1, 5 do
       local cur, version = st("get_versioned", key)
       if cur == nil then cur = default end
       local new = fn(cur)
@@ -127,6 +127,9 @@ alc.state = {
         if new == json.json_null then return nil end
         return new
       end
+      -- Two sessions updating one key in lockstep on two workers would keep colliding;
+      -- a short randomised pause breaks the symmetry.
+      host.state_backoff(attempt)
     end
     raw_error("alc.state.update: conflict on '" .. raw_tostring(key) .. "'", 0)
   end,

@@ -559,8 +559,15 @@ impl Engine {
     /// from the journal (`residency: unhosted`).
     pub fn state(&self, id: &SessionId, opts: &SnapshotOptions) -> Result<Snapshot, StateError> {
         if let Some(cell) = self.cell(id) {
-            let st = cell.state.lock();
-            return Ok(st.core.snapshot_at(opts, now_ms(&self.inner)));
+            let mut snap = {
+                let st = cell.state.lock();
+                st.core.snapshot_at(opts, now_ms(&self.inner))
+            };
+            if opts.include_history {
+                let records = self.inner.journal.read(id, 1).unwrap_or_default();
+                snap.history = Some(history_of(&records, opts.history_limit));
+            }
+            return Ok(snap);
         }
         let inner = &self.inner;
         let jerr = |e: alc_core::JournalError| StateError::Journal {
@@ -583,6 +590,9 @@ impl Engine {
         }
         let now = now_ms(inner);
         let mut snap = core.snapshot_at(opts, now);
+        if opts.include_history {
+            snap.history = Some(history_of(&records, opts.history_limit));
+        }
         snap.residency = Residency::Unhosted;
         snap.owner = if row.owner.is_some() && row.status == SessionStatus::Open {
             alc_core::Owner::OtherProcess
@@ -1706,9 +1716,12 @@ fn step_vm(
         cpu_deadline,
         park: &inner.park,
     };
-    inner
-        .watchdog
-        .step_started(cell.abort.clone(), ctl.slice_deadline, cpu_deadline);
+    inner.watchdog.step_started(
+        cell.abort.clone(),
+        ctl.slice_deadline,
+        cpu_deadline,
+        inner.queue.len.load(Ordering::Relaxed) > 0,
+    );
     let stepped = std::panic::catch_unwind(AssertUnwindSafe(|| vm.step(answers, &ctl)));
     inner.watchdog.step_ended();
     match stepped {
@@ -1727,4 +1740,54 @@ fn step_vm(
             Default::default(),
         ),
     }
+}
+
+/// The last `limit` exchanges (query plus its answer, if any) of a journal, in order.
+fn history_of(records: &[alc_core::JournalRecord], limit: u32) -> Vec<alc_core::Exchange> {
+    let mut out: Vec<alc_core::Exchange> = Vec::new();
+    for rec in records {
+        match &rec.body {
+            RecordBody::Pause { round, queries } => {
+                for q in queries {
+                    let (prompt, system) = match &q.request {
+                        alc_core::QueryRequest::Llm { query } => {
+                            (query.prompt.clone(), query.system.clone())
+                        }
+                        alc_core::QueryRequest::Human { question } => {
+                            (question.question.clone(), None)
+                        }
+                    };
+                    out.push(alc_core::Exchange {
+                        round: *round,
+                        query_id: q.id.clone(),
+                        kind: q.request.kind(),
+                        prompt,
+                        system,
+                        response: None,
+                        error: None,
+                        usage: None,
+                        asked_at: rec.at,
+                        answered_at: None,
+                    });
+                }
+            }
+            RecordBody::Answer { round, answer } => {
+                // An id-less answer goes to the round's only open query.
+                let slot = out.iter_mut().find(|e| {
+                    e.round == *round
+                        && e.answered_at.is_none()
+                        && answer.query_id.as_ref().is_none_or(|q| *q == e.query_id)
+                });
+                if let Some(e) = slot {
+                    e.response = answer.text.clone();
+                    e.error = answer.error.clone();
+                    e.usage = answer.usage.clone();
+                    e.answered_at = Some(rec.at);
+                }
+            }
+            _ => {}
+        }
+    }
+    let skip = out.len().saturating_sub(limit as usize);
+    out.split_off(skip)
 }

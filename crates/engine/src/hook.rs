@@ -247,9 +247,9 @@ thread_local! {
 
 /// How often the watchdog looks at running steps.
 const TICK: Duration = Duration::from_micros(500);
-/// How often it looks for running steps when there were none (steps are not announced to
-/// it: a cancel or a deadline signals the worker directly, so only slices and CPU limits
-/// wait for the watchdog, at most this much longer).
+/// How often it looks for running steps when there were none (a step is announced to an
+/// idle watchdog only when others wait for its slice; a cancel or a deadline signals the
+/// worker directly, so only CPU limits and slices started alone wait at most this long).
 const IDLE_POLL: Duration = Duration::from_millis(5);
 /// The shortest time between two signals to one worker for one step.
 const RESIGNAL: Duration = Duration::from_millis(2);
@@ -284,12 +284,14 @@ impl Watchdog {
         SLOT.with(|s| *s.borrow_mut() = Some(slot));
     }
 
-    /// Marks the start of a step on the calling worker.
+    /// Marks the start of a step on the calling worker. `others_waiting`: sessions are
+    /// queued, so the step's slice matters and an idle watchdog is woken to time it.
     pub fn step_started(
         &self,
         abort: Arc<AtomicU8>,
         slice_deadline: Instant,
         cpu_deadline: Option<Instant>,
+        others_waiting: bool,
     ) {
         SLOT.with(|s| {
             if let Some(slot) = &*s.borrow() {
@@ -299,9 +301,12 @@ impl Watchdog {
                     cpu_deadline,
                     signalled: None,
                 });
-                // No wake-up here: a step shorter than the idle poll needs the watchdog
-                // only for a cancel or a deadline, and those signal the worker at once.
-                self.running.fetch_add(1, Ordering::AcqRel);
+                // Without others waiting, a step shorter than the idle poll needs the
+                // watchdog only for a cancel or a deadline, which signal the worker at once.
+                if self.running.fetch_add(1, Ordering::AcqRel) == 0 && others_waiting {
+                    let _g = self.wake_lock.lock();
+                    self.wake.notify_one();
+                }
             }
         });
     }

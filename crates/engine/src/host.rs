@@ -1216,6 +1216,16 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     t.raw_set(
+        "state_backoff",
+        lua.create_function(|_, attempt: u32| {
+            // Random 0..(50 µs · 2^attempt): not observable by the script, nothing to journal.
+            let cap = 50u64 << attempt.min(6);
+            let pause = rand::random::<u64>() % cap;
+            std::thread::sleep(std::time::Duration::from_micros(pause));
+            Ok(())
+        })?,
+    )?;
+    t.raw_set(
         "block",
         lua.create_function(|lua, ()| {
             with_host(lua, |h| h.blocked_frames += 1);
