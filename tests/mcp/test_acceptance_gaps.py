@@ -312,8 +312,6 @@ async def test_item_06_resources_templates_and_prompts():
             await s.get_prompt("advice", {})
 
 
-@pytest.mark.skip(reason="product gap: alc://scenarios/{name} and alc://eval/{eval_id} (interfaces.md §3.6) "
-                         "are neither listed nor readable; only four templates are served")
 async def test_item_06_all_six_templates_listed_and_readable():
     async with eval_server() as s:
         templates = [t.uri_template for t in (await s.list_resource_templates()).resource_templates]
@@ -321,7 +319,17 @@ async def test_item_06_all_six_templates_listed_and_readable():
         r = await ok(s, "alc_eval", {"strategy": "echo", "dataset": DATASET[:1], "script": [{"response": "4"}]})
         eval_id = r["result"]["eval_id"]
         read = await s.read_resource(f"alc://eval/{eval_id}")
+        assert read.contents[0].mime_type == "application/json"
         assert json.loads(read.contents[0].text)["eval_id"] == eval_id
+        # A scenario installed from a local directory reads back byte for byte.
+        with tempfile.TemporaryDirectory(prefix="alc-scn-") as src:
+            line = '{"input": "2+2", "expected": "4"}\n'
+            with open(os.path.join(src, "tiny_math.jsonl"), "w") as f:
+                f.write(line)
+            await ok(s, "alc_scenario_install", {"url": src})
+        read = await s.read_resource("alc://scenarios/tiny_math")
+        assert read.contents[0].mime_type == "application/x-ndjson"
+        assert read.contents[0].text == line
 
 
 def test_item_06_missing_resource_under_2026_07_28_is_invalid_params():

@@ -429,7 +429,11 @@ pub fn history(env: &PkgEnv, a: &Args<'_>) -> ToolResult {
 
 /// `alc_eval_detail`.
 pub fn detail(env: &PkgEnv, a: &Args<'_>) -> ToolResult {
-    let id = a.req_str("eval_id")?;
+    detail_of(env, a.req_str("eval_id")?)
+}
+
+/// The `alc_eval_detail` payload of eval `id` (also `alc://eval/{id}`).
+pub fn detail_of(env: &PkgEnv, id: &str) -> ToolResult {
     let st = store(env)?;
     let rep = st.get(id).map_err(eval_error)?;
     let meta = st.meta(id).map_err(eval_error)?;
@@ -475,6 +479,19 @@ pub fn compare(env: &PkgEnv, a: &Args<'_>) -> ToolResult {
 /// `alc_scenario_list`.
 pub fn scenario_list(env: &PkgEnv, _a: &Args<'_>) -> ToolResult {
     Ok(scenarios::list(&env.scenarios_dir()))
+}
+
+/// The raw file of scenario `name` and its MIME type (`alc://scenarios/{name}`).
+pub fn scenario_file(env: &PkgEnv, name: &str) -> Result<(String, &'static str), ToolError> {
+    let (path, fmt) = scenarios::find(&env.scenarios_dir(), name).map_err(eval_error)?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| ToolError::new("io_error", format!("cannot read {}: {e}", path.display())))?;
+    let mime = match fmt {
+        "lua" => "text/x-lua",
+        "jsonl" => "application/x-ndjson",
+        _ => "application/toml",
+    };
+    Ok((text, mime))
 }
 
 /// `alc_scenario_show`.

@@ -13,6 +13,10 @@ pub enum ResourceUri {
     Logs(SessionId, u64),
     /// `alc://sessions/{session_id}`.
     Session(SessionId),
+    /// `alc://scenarios/{name}`: the raw scenario file.
+    Scenario(String),
+    /// `alc://eval/{eval_id}`: as `alc_eval_detail`.
+    Eval(String),
     /// `alc://types/alc.d.lua`: the LuaCATS definitions of the `alc` API.
     Types,
 }
@@ -38,6 +42,18 @@ pub const TEMPLATES: &[(&str, &str, &str, &str)] = &[
         "package meta",
         "application/json",
         "M.meta of a package, extracted statically (no Lua execution).",
+    ),
+    (
+        "alc://scenarios/{name}",
+        "scenario",
+        "text/x-lua",
+        "Raw scenario file: text/x-lua (.lua), application/x-ndjson (.jsonl) or application/toml (.eval.toml).",
+    ),
+    (
+        "alc://eval/{eval_id}",
+        "eval run",
+        "application/json",
+        "As alc_eval_detail.",
     ),
     (
         "alc://logs/{session_id}",
@@ -98,6 +114,14 @@ pub fn parse(uri: &str) -> Result<Option<ResourceUri>, String> {
         ["logs", id] => Some(ResourceUri::Logs(session(id)?, max_chars)),
         ["sessions", id] => Some(ResourceUri::Session(session(id)?)),
         ["types", "alc.d.lua"] => Some(ResourceUri::Types),
+        ["scenarios", n] if alc_eval::scenarios::valid_name(n) => {
+            Some(ResourceUri::Scenario(n.to_string()))
+        }
+        ["scenarios", n] => return Err(format!("invalid scenario name {n:?}")),
+        ["eval", id] if alc_eval::scenarios::valid_name(id) => {
+            Some(ResourceUri::Eval(id.to_string()))
+        }
+        ["eval", id] => return Err(format!("invalid eval id {id:?}")),
         _ => None,
     })
 }
@@ -139,5 +163,15 @@ mod tests {
         assert!(parse(&format!("alc://sessions/{id}?x=1")).is_err());
         assert!(parse("file:///etc/passwd").is_err());
         assert_eq!(parse("alc://other/x").unwrap(), None);
+        assert_eq!(
+            parse("alc://scenarios/math_basic").unwrap(),
+            Some(ResourceUri::Scenario("math_basic".into()))
+        );
+        assert_eq!(
+            parse("alc://eval/ev_1").unwrap(),
+            Some(ResourceUri::Eval("ev_1".into()))
+        );
+        assert!(parse("alc://scenarios/.hidden").is_err());
+        assert!(parse("alc://eval/a..b").is_err());
     }
 }

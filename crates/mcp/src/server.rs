@@ -2673,6 +2673,15 @@ impl ServerHandler for AlcServer {
         let missing = || McpError::resource_not_found(format!("resource not found: {uri}"), None);
         let (text, mime) = match parsed.ok_or_else(missing)? {
             ResourceUri::Types => (alc_pkg::TYPES_STUB.to_string(), "text/x-lua"),
+            ResourceUri::Scenario(name) => {
+                evals::scenario_file(self.pkg_env(), &name).map_err(|_| missing())?
+            }
+            ResourceUri::Eval(id) => (
+                evals::detail_of(self.pkg_env(), &id)
+                    .map_err(|_| missing())?
+                    .to_string(),
+                "application/json",
+            ),
             ResourceUri::PackageSource(name) => (
                 self.package_source(&name).ok_or_else(missing)?,
                 "text/x-lua",
