@@ -461,3 +461,12 @@ def test_item_29_sigkill_at_round_3_then_resume_completes_like_an_uninterrupted_
             detail = _tool(srv, "alc_log_view", {"session_id": sid})
             rounds = sorted(x["round"] for x in detail["transcript"])
             assert rounds == [1, 2, 3], detail["transcript"]
+
+
+async def test_item_10_server_sessions_see_only_allowed_process_variables():
+    # `[sandbox] env_allow` (default: ALC_SHAPE_CHECK) applies to `alc serve` sessions too.
+    async with connect(env={"ALC_SHAPE_CHECK": "1", "UNLISTED_SECRET": "s3cr3t"}) as s:
+        r = await ok(s, "alc_run", {"code": 'return {os.getenv("ALC_SHAPE_CHECK") or "nil", '
+                                            'os.getenv("UNLISTED_SECRET") or "nil"}'})
+        assert r["status"] == "completed", r
+        assert r["result"] == ["1", "nil"], r

@@ -57,8 +57,6 @@ pub fn serve_options(global: &Global) -> Result<alc_mcp::ServeOptions, u8> {
             eprintln!("warning: {w}");
         }
     }
-    // The struct update keeps this compiling while fields are being added to ServeOptions.
-    #[allow(clippy::needless_update)]
     let options = alc_mcp::ServeOptions {
         engine_config: settings.engine_config(),
         call_wait_ms: settings.mcp().call_wait_ms,
@@ -69,7 +67,8 @@ pub fn serve_options(global: &Global) -> Result<alc_mcp::ServeOptions, u8> {
             .unwrap_or_default(),
         mrtr_auto: settings.mcp().mrtr == "auto",
         sampling_enabled: settings.mcp().sampling != "off",
-        ..alc_mcp::ServeOptions::default()
+        trusted: settings.sandbox_trusted(),
+        env_allow: settings.env_allow(),
     };
     Ok(options)
 }

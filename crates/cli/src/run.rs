@@ -505,6 +505,7 @@ impl Host {
         let services = HostServices {
             modules: Arc::new(resolver),
             env_allow: Arc::new(settings.env_allow()),
+            trusted: settings.sandbox_trusted(),
             state: Arc::new(journal.state_store()),
             state_shares_journal: true,
             cards: Arc::new(alc_engine::FileCardStore::new(settings.home.join("cards"))),

@@ -81,7 +81,6 @@ fn item17_trusted_mode_is_off_by_default() {
 }
 
 #[test]
-#[ignore = "`[sandbox] trusted` is parsed by the config crate but never reaches the engine: io.popen stays nil"]
 fn item17_trusted_config_enables_stock_io() {
     let home = tmp_dir("home");
     write(&home.join("config.toml"), "[sandbox]\ntrusted = true\n");

@@ -9,6 +9,7 @@ local host_yield = P.host_yield
 local can_host_yield = P.can_host_yield
 local raw_error = error
 local raw_type = type
+local raw_setmetatable = setmetatable
 local json = P.json
 local raw_tostring = tostring
 
@@ -119,6 +120,10 @@ alc.state = {
     if raw_type(fn) ~= "function" then
       raw_error("alc.state.update: bad argument #2 'fn' (function expected, got " .. raw_type(fn) .. ")", 0)
     end
+    -- Sessions of this process take turns on the key (`update_lock`); compare-and-set
+    -- still guards against other processes and against a holder that went away.
+    local unlock <close> = raw_type(key) == "string" and host.state_lock(key)
+      and raw_setmetatable({}, { __close = function() host.state_unlock(key) end }) or nil
     for attempt = 1, 5 do
       local cur, version = st("get_versioned", key)
       if cur == nil then cur = default end

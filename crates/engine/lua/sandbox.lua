@@ -32,6 +32,15 @@ local raw_getmetatable = getmetatable
 local raw_randomseed = math.randomseed
 local raw_date = os.date
 local raw_iotype = io.type
+-- Stock functions trusted mode restores (lua-api.md §1, "Trusted mode"); private to P.
+local stock = {
+  io_open = io.open, io_read = io.read, io_lines = io.lines, io_input = io.input,
+  io_output = io.output, io_close = io.close, io_popen = io.popen, io_tmpfile = io.tmpfile,
+  io_stdin = io.stdin,
+  os_execute = os.execute, os_remove = os.remove, os_rename = os.rename,
+  os_tmpname = os.tmpname, os_getenv = os.getenv,
+  loadfile = loadfile, searchpath = package.searchpath,
+}
 local tointeger = math.tointeger
 local concat = table.concat
 local pack = table.pack
@@ -245,12 +254,204 @@ end
 local stdout, stderr = make_file("stdout"), make_file("stderr")
 io.stdout, io.stderr, io.stdin = stdout, stderr, nil
 io.write = function(...) return stdout:write(...) end
+
+-- Read-only handles over package data files (lua-api.md §1.3): the host reads the whole
+-- file (size-capped, journaled by digest) and the handle serves reads from that string.
+-- A handle's state lives here, out of the script's reach.
+local data_files = raw_setmetatable({}, { __mode = "k" })
+local raw_tonumber = tonumber
+local str_find, str_sub, str_match = string.find, string.sub, string.match
+local unpack = table.unpack
+
+local function open_state(f, fname)
+  local st = data_files[f]
+  if st == nil then
+    raw_error("bad argument #1 to '" .. fname .. "' (FILE* expected, got " .. raw_type(f) .. ")", 3)
+  end
+  if st.closed then raw_error("attempt to use a closed file", 3) end
+  return st
+end
+
+local function read_line(st, keep)
+  local data, pos = st.data, st.pos
+  if pos > #data then return nil end
+  local nl = str_find(data, "\n", pos, true)
+  if nl == nil then
+    st.pos = #data + 1
+    return str_sub(data, pos)
+  end
+  st.pos = nl + 1
+  return str_sub(data, pos, keep and nl or nl - 1)
+end
+
+local function read_number(st)
+  local data = st.data
+  local s = str_find(data, "[^ \t\n\r\f\v]", st.pos)
+  if s == nil then
+    st.pos = #data + 1
+    return nil
+  end
+  local num = str_match(data, "^[%+%-]?0[xX]%x*%.?%x*", s)
+  local exp = "^[pP][%+%-]?%d+"
+  if num == nil then
+    num = str_match(data, "^[%+%-]?%d*%.?%d*", s)
+    exp = "^[eE][%+%-]?%d+"
+  end
+  num = num .. (str_match(data, exp, s + #num) or "")
+  st.pos = s + #num
+  return raw_tonumber(num)
+end
+
+local function read_chars(st, n)
+  local data, pos = st.data, st.pos
+  if pos > #data then return nil end
+  if n == 0 then return "" end
+  local last = n >= #data - pos + 1 and #data or pos + n - 1
+  st.pos = last + 1
+  return str_sub(data, pos, last)
+end
+
+local function read_all(st)
+  local data, pos = st.data, st.pos
+  if pos <= #data then st.pos = #data + 1 end
+  return str_sub(data, pos)
+end
+
+-- Reads each format in turn; stops at the first that fails (its value is nil).
+local function read_formats(st, fname, n, ...)
+  if n == 0 then return read_line(st, false) end
+  local out = {}
+  for i = 1, n do
+    local fmt = raw_select(i, ...)
+    local tf = raw_type(fmt)
+    local v
+    if tf == "number" then
+      local k = tointeger(fmt)
+      if k == nil then
+        raw_error("bad argument #" .. i .. " to '" .. fname
+          .. "' (number has no integer representation)", 3)
+      end
+      v = read_chars(st, k < 0 and #st.data + 1 or k)
+    elseif tf == "string" then
+      local c = str_sub(fmt, 1, 1)
+      if c == "*" then c = str_sub(fmt, 2, 2) end
+      if c == "l" then
+        v = read_line(st, false)
+      elseif c == "L" then
+        v = read_line(st, true)
+      elseif c == "n" then
+        v = read_number(st)
+      elseif c == "a" then
+        v = read_all(st)
+      else
+        raw_error("bad argument #" .. i .. " to '" .. fname .. "' (invalid format)", 3)
+      end
+    else
+      raw_error("bad argument #" .. i .. " to '" .. fname .. "' (string expected, got "
+        .. tf .. ")", 3)
+    end
+    out[i] = v
+    if v == nil then return unpack(out, 1, i) end
+  end
+  return unpack(out, 1, n)
+end
+
+local data_methods = {}
+function data_methods.read(f, ...)
+  local st = open_state(f, "read")
+  return read_formats(st, "read", raw_select("#", ...), ...)
+end
+function data_methods.lines(f, ...)
+  open_state(f, "lines")
+  local fmts = pack(...)
+  return function()
+    local st = data_files[f]
+    if st.closed then raw_error("file is already closed", 2) end
+    return read_formats(st, "lines", fmts.n, unpack(fmts, 1, fmts.n))
+  end
+end
+function data_methods.seek(f, whence, offset)
+  local st = open_state(f, "seek")
+  if whence == nil then whence = "cur" end
+  if raw_type(whence) ~= "string" then
+    raw_error("bad argument #1 to 'seek' (string expected, got " .. raw_type(whence) .. ")", 2)
+  end
+  if whence ~= "set" and whence ~= "cur" and whence ~= "end" then
+    raw_error("bad argument #1 to 'seek' (invalid option '" .. whence .. "')", 2)
+  end
+  if offset == nil then offset = 0 end
+  if raw_type(offset) ~= "number" then
+    raw_error("bad argument #2 to 'seek' (number expected, got " .. raw_type(offset) .. ")", 2)
+  end
+  local off = tointeger(offset)
+  if off == nil then
+    raw_error("bad argument #2 to 'seek' (number has no integer representation)", 2)
+  end
+  local base = 0
+  if whence == "cur" then base = st.pos - 1 elseif whence == "end" then base = #st.data end
+  local at = base + off
+  if at < 0 then return nil, "Invalid argument", 22 end
+  st.pos = at + 1
+  return at
+end
+function data_methods.close(f)
+  local st = open_state(f, "close")
+  st.closed, st.data = true, nil
+  return true
+end
+function data_methods.flush(f)
+  open_state(f, "flush")
+  return f
+end
+function data_methods.write(f)
+  open_state(f, "write")
+  return nil, "read-only file"
+end
+function data_methods.setvbuf(f)
+  open_state(f, "setvbuf")
+  return nil, "read-only file"
+end
+
+local data_file_mt = {
+  __index = data_methods,
+  __name = "FILE*",
+  __tostring = function(f)
+    local st = data_files[f]
+    if st == nil or st.closed then return "file (closed)" end
+    return "file (" .. str_match(raw_tostring(st), "%S+$") .. ")"
+  end,
+  __close = function(f)
+    local st = data_files[f]
+    if st and not st.closed then st.closed, st.data = true, nil end
+  end,
+}
+
+local function new_data_file(content)
+  local f = raw_setmetatable({}, data_file_mt)
+  data_files[f] = { data = content, pos = 1, closed = false }
+  return f
+end
+
 io.type = function(obj)
   if shim_files[obj] then return "file" end
+  local st = data_files[obj]
+  if st ~= nil then return st.closed and "closed file" or "file" end
   return raw_iotype(obj)
 end
-io.open = function(path, mode)
-  return host.io_open(path, mode)
+io.open = function(...)
+  local path, mode = ...
+  local n = raw_select("#", ...)
+  local tp = raw_type(path)
+  check_arg(tp == "string" or tp == "number", "open", "string", n, path)
+  if mode ~= nil then
+    check_arg(raw_type(mode) == "string", "open", "string", n, mode, 2)
+    if not str_find(mode, "^[rwa]%+?b*$") then
+      raw_error("bad argument #2 to 'open' (invalid mode)", 2)
+    end
+  end
+  local content, msg, code = host.io_open(path, mode)
+  if content == nil then return nil, msg, code end
+  return new_data_file(content)
 end
 io.read, io.lines, io.input, io.output, io.close, io.popen, io.tmpfile = nil, nil, nil, nil, nil, nil, nil
 
@@ -415,6 +616,52 @@ end
 --- Issues a host request prepared by a Layer-0 validator and returns the reply.
 function P.host_yield(token)
   return raw_yield(HOST, token)
+end
+
+--- Trusted mode (`[sandbox] trusted = true`): restores the stock file, process and
+--- environment functions. Binary chunks, `debug`, `os.exit`, `os.setlocale`, stdout
+--- writes, time and randomness stay sandboxed.
+function P.enable_trusted()
+  local raw_loadfile = stock.loadfile
+  local raw_output, raw_close = stock.io_output, stock.io_close
+  local out = nil -- a default output file set through io.output, else the shim stdout
+  io.open, io.read, io.lines, io.input = stock.io_open, stock.io_read, stock.io_lines, stock.io_input
+  io.popen, io.tmpfile, io.stdin = stock.io_popen, stock.io_tmpfile, stock.io_stdin
+  io.output = function(file)
+    if file == nil then return out or stdout end
+    if shim_files[file] then
+      out = nil
+      return stdout
+    end
+    out = raw_output(file)
+    return out
+  end
+  io.write = function(...)
+    if out then return out:write(...) end
+    return stdout:write(...)
+  end
+  io.close = function(file)
+    if file == nil then
+      if out == nil then return stdout:close() end
+      file = out
+    end
+    if shim_files[file] then return file:close() end
+    return raw_close(file)
+  end
+  os.execute, os.remove, os.rename = stock.os_execute, stock.os_remove, stock.os_rename
+  os.tmpname, os.getenv = stock.os_tmpname, stock.os_getenv
+  loadfile = function(...)
+    local n = raw_select("#", ...)
+    local filename, _, env = ...
+    if n >= 3 then return raw_loadfile(filename, "t", env) end
+    return raw_loadfile(filename, "t")
+  end
+  dofile = function(filename)
+    local f, err = raw_loadfile(filename, "t")
+    if f == nil then raw_error(err, 2) end
+    return f()
+  end
+  package.searchpath = stock.searchpath
 end
 
 P.pack = pack

@@ -799,7 +799,9 @@ impl Engine {
         };
         let mut rx = cell.changed.subscribe();
         loop {
-            if let Some(t) = cell.state.lock().core.terminal() {
+            let terminal = cell.state.lock().core.terminal();
+            if let Some(t) = terminal {
+                journal_barrier(&cell);
                 return Ok(t);
             }
             if self.inner.stopped.load(Ordering::Acquire) {
@@ -840,18 +842,23 @@ impl Engine {
         let mut rx = cell.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            {
+            let settled = {
                 let st = cell.state.lock();
                 if let Some(t) = st.core.terminal() {
-                    return Ok(UntilPause::Terminal {
+                    Some(UntilPause::Terminal {
                         terminal: Box::new(t),
-                    });
-                }
-                if st.core.phase == Phase::Paused {
-                    return Ok(UntilPause::Paused {
+                    })
+                } else if st.core.phase == Phase::Paused {
+                    Some(UntilPause::Paused {
                         snapshot: Box::new(st.core.snapshot(&SnapshotOptions::default())),
-                    });
+                    })
+                } else {
+                    None
                 }
+            };
+            if let Some(settled) = settled {
+                journal_barrier(&cell);
+                return Ok(settled);
             }
             if self.inner.stopped.load(Ordering::Acquire) {
                 return Err(WaitError::ShuttingDown);
@@ -1344,6 +1351,13 @@ fn worker_loop(inner: Arc<Inner>) {
         };
         run_step(&inner, cell);
     }
+}
+
+/// Waits until the records of the transition a caller just observed are written: the
+/// writer holds the session's log lock from before it changes the state until its append
+/// is done, so a pause or an outcome is never reported before it is in the journal.
+fn journal_barrier(cell: &SessionCell) {
+    drop(cell.log.last_seq.lock());
 }
 
 /// Journal retention of open sessions (`interfaces.md` §9.5): every non-terminal session

@@ -17,7 +17,7 @@ use alc_core::{
 use mlua::{Lua, MultiValue, Table, Value};
 
 use crate::durable::{self, PendingRecord, Replay, SessionLog};
-use crate::services::{Clock, ModuleSource};
+use crate::services::{Clock, DataFile, ModuleSource, MAX_DATA_FILE_BYTES};
 
 /// Size caps applied at the bridge (engine.md §5.7).
 #[derive(Clone, Debug)]
@@ -132,6 +132,8 @@ pub struct VmHost {
     pub state: Option<Arc<dyn alc_store::StateStore>>,
     /// `alc.state` namespace (`ctx._ns`, else `default`); validated at each call.
     pub state_ns: String,
+    /// This VM's owner id for `alc.state.update`'s in-process lock (`update_lock`).
+    pub update_owner: u64,
     /// Coroutine resumes (and module bodies) in progress whose frame cannot host-yield
     /// (engine.md §4.3). Kept here, updated by one host call each, so a preemption can
     /// never split an update the way it could split a Lua read-modify-write.
@@ -153,6 +155,13 @@ pub struct VmHost {
     pub cards: Option<Arc<dyn crate::card_store::CardStore>>,
     /// `alc.card.create` calls of this VM that generated an id (part of the id's hash).
     pub card_counter: u64,
+}
+
+impl Drop for VmHost {
+    fn drop(&mut self) {
+        // A VM dropped in the middle of `alc.state.update` (cancelled) frees its key.
+        crate::update_lock::release_all(self.update_owner);
+    }
 }
 
 impl VmHost {
@@ -198,6 +207,7 @@ impl VmHost {
             state: None,
             state_ns: "default".into(),
             blocked_frames: 0,
+            update_owner: crate::update_lock::new_owner(),
             module_changed: None,
             state_atomic: false,
             vm: 0,
@@ -397,6 +407,37 @@ impl VmHost {
         }
         self.record(RecordBody::Module {
             name: name.to_string(),
+            digest,
+        });
+        Ok(())
+    }
+
+    /// A successful `io.open` of package data file `path` (logical) with `content`: a
+    /// `file` digest record. In replay a changed content fails the session at once.
+    pub fn file_read(&mut self, path: &str, content: &[u8]) -> mlua::Result<()> {
+        let digest = digest_bytes(content);
+        let rec = self.replay_take(
+            &format!("file {path}"),
+            |b| matches!(b, RecordBody::File { path: p, .. } if p == path),
+        )?;
+        if let Some(rec) = rec {
+            if let RecordBody::File { digest: d, .. } = &rec.body {
+                if *d != digest {
+                    let d = d.clone();
+                    return Err(self.diverge(durable::report(
+                        rec.seq,
+                        format!("file {path}"),
+                        format!("file {path} with changed content"),
+                        Some(d),
+                        Some(digest),
+                        format!("data file '{path}' changed since it was journaled"),
+                    )));
+                }
+            }
+            return Ok(());
+        }
+        self.record(RecordBody::File {
+            path: path.to_string(),
             digest,
         });
         Ok(())
@@ -1202,6 +1243,24 @@ fn traceback(lua: &Lua, _: ()) -> mlua::Result<String> {
     Ok(lines.join("\n"))
 }
 
+/// Splits an `io.open` path into package name and relative path (lua-api.md §1.3): the
+/// relative part must be non-empty, relative, without empty, `.` or `..` segments, `\`
+/// or NUL. `None` means the path is outside the rule.
+fn split_data_path(path: &str) -> Option<(&str, &str)> {
+    let (pkg, rel) = path.split_once('/')?;
+    if !crate::services::valid_package_name(pkg)
+        || rel.is_empty()
+        || rel.contains('\\')
+        || rel.contains('\0')
+        || rel
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return None;
+    }
+    Some((pkg, rel))
+}
+
 /// Builds the `host` table handed to the sandbox and `alc` preludes.
 pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
@@ -1212,6 +1271,25 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
         lua.create_function(|_, co: mlua::Thread| {
             // SAFETY: `co` is a live coroutine of this VM that this worker runs next.
             unsafe { crate::hook::enter(co.to_pointer() as *mut mlua::ffi::lua_State) };
+            Ok(())
+        })?,
+    )?;
+    t.raw_set(
+        "state_lock",
+        lua.create_function(|lua, key: String| {
+            let (owner, ns, abort) = with_host(lua, |h| {
+                (h.update_owner, h.state_ns.clone(), h.abort.clone())
+            });
+            Ok(crate::update_lock::acquire(owner, &ns, &key, || {
+                abort.load(Ordering::Acquire) != crate::hook::ABORT_NONE
+            }))
+        })?,
+    )?;
+    t.raw_set(
+        "state_unlock",
+        lua.create_function(|lua, key: String| {
+            let (owner, ns) = with_host(lua, |h| (h.update_owner, h.state_ns.clone()));
+            crate::update_lock::release(owner, &ns, &key);
             Ok(())
         })?,
     )?;
@@ -1281,17 +1359,40 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set(
         "io_open",
-        lua.create_function(|_, (path, mode): (Value, Option<String>)| {
+        lua.create_function(|lua, (path, mode): (Value, Option<String>)| {
             let path = coerce_string(&path).unwrap_or_default();
             let mode = mode.unwrap_or_else(|| "r".into());
             if mode != "r" && mode != "rb" {
                 return Ok((Value::Nil, format!("{path}: read-only in sandbox"), 13i64));
             }
-            Ok((
-                Value::Nil,
-                format!("{path}: access denied by sandbox"),
-                13i64,
-            ))
+            let Some((pkg, rel)) = split_data_path(&path) else {
+                return Ok((Value::Nil, format!("{path}: access denied by sandbox"), 13));
+            };
+            let (modules, resolver) = with_host(lua, |h| (h.modules.clone(), h.resolver.clone()));
+            match modules.read_data_file(&resolver, pkg, rel) {
+                DataFile::Content(content) => {
+                    with_host(lua, |h| h.file_read(&path, &content))?;
+                    Ok((
+                        Value::String(lua.create_string(&content)?),
+                        String::new(),
+                        0,
+                    ))
+                }
+                DataFile::Missing => {
+                    Ok((Value::Nil, format!("{path}: No such file or directory"), 2))
+                }
+                DataFile::TooLarge => Ok((
+                    Value::Nil,
+                    format!(
+                        "{path}: file too large for the sandbox (limit {} MiB)",
+                        MAX_DATA_FILE_BYTES >> 20
+                    ),
+                    27,
+                )),
+                DataFile::NoPackage | DataFile::Outside => {
+                    Ok((Value::Nil, format!("{path}: access denied by sandbox"), 13))
+                }
+            }
         })?,
     )?;
     t.raw_set(

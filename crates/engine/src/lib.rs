@@ -19,10 +19,12 @@ mod state;
 mod stdlib;
 mod table;
 mod timers;
+mod update_lock;
 pub mod vm;
 
 pub use engine::{Engine, EngineStats, EventStream, ListFilter, ShutdownMode, ShutdownReport};
 pub use services::{
-    valid_package_name, CardStore, Clock, FileCardStore, HostServices, ManualClock,
-    MemoryCardStore, ModuleFile, ModuleSource, NoModules, PackageRoots, SystemClock,
+    read_data_file_in, valid_package_name, CardStore, Clock, DataFile, FileCardStore, HostServices,
+    ManualClock, MemoryCardStore, ModuleFile, ModuleSource, NoModules, PackageRoots, SystemClock,
+    MAX_DATA_FILE_BYTES,
 };

@@ -84,11 +84,80 @@ pub struct ModuleFile {
     pub logical_path: String,
 }
 
+/// Largest package data file `io.open` reads (16 MiB).
+pub const MAX_DATA_FILE_BYTES: u64 = 16 << 20;
+
+/// The result of reading a package data file for `io.open` (lua-api.md §1.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataFile {
+    /// The file's content.
+    Content(Vec<u8>),
+    /// No installed package (sources 1–5 of §1.8) has that name.
+    NoPackage,
+    /// The package has no regular file at that path.
+    Missing,
+    /// The path leaves the package directory (through a symlink).
+    Outside,
+    /// The file is larger than [`MAX_DATA_FILE_BYTES`].
+    TooLarge,
+}
+
 /// Resolves `require` names to sources.
 pub trait ModuleSource: Send + Sync + 'static {
     /// Finds module `name` under resolver profile `resolver`. `Err` carries the
     /// "not found" note appended to Lua's error (starting with `"\n\t"`).
     fn resolve(&self, resolver: &str, name: &str) -> Result<ModuleFile, String>;
+
+    /// Reads file `rel` (a checked relative path: no empty, `.` or `..` segments, no `\`
+    /// or NUL) from the directory `require` loads package `pkg` from. Sources that hold no
+    /// package directories refuse every read.
+    fn read_data_file(&self, resolver: &str, pkg: &str, rel: &str) -> DataFile {
+        let _ = (resolver, pkg, rel);
+        DataFile::NoPackage
+    }
+}
+
+/// Reads `dir/rel` for `io.open`: the canonical path must stay inside the canonical
+/// `dir`, name a regular file and fit [`MAX_DATA_FILE_BYTES`].
+pub fn read_data_file_in(dir: &Path, rel: &str) -> DataFile {
+    let Ok(base) = dir.canonicalize() else {
+        return DataFile::Missing;
+    };
+    let joined = base.join(rel);
+    let path = match joined.canonicalize() {
+        Ok(p) => p,
+        Err(_) => {
+            // A dangling symlink is refused like one that leaves the package.
+            return if std::fs::symlink_metadata(&joined).is_ok() {
+                DataFile::Outside
+            } else {
+                DataFile::Missing
+            };
+        }
+    };
+    if !path.starts_with(&base) {
+        return DataFile::Outside;
+    }
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return DataFile::Missing;
+    };
+    if !meta.is_file() {
+        return DataFile::Missing;
+    }
+    if meta.len() > MAX_DATA_FILE_BYTES {
+        return DataFile::TooLarge;
+    }
+    use std::io::Read;
+    let Ok(f) = std::fs::File::open(&path) else {
+        return DataFile::Missing;
+    };
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    // Read one byte past the cap, in case the file grew since `metadata`.
+    match f.take(MAX_DATA_FILE_BYTES + 1).read_to_end(&mut buf) {
+        Ok(_) if buf.len() as u64 > MAX_DATA_FILE_BYTES => DataFile::TooLarge,
+        Ok(_) => DataFile::Content(buf),
+        Err(_) => DataFile::Missing,
+    }
 }
 
 /// Resolves nothing (sessions that only run inline code).
@@ -113,6 +182,9 @@ pub struct PackageRoots {
     pub roots: Vec<(String, PathBuf)>,
     /// In-memory packages: package name → (relative path → source).
     pub memory: BTreeMap<String, BTreeMap<String, String>>,
+    /// The home's scenarios directory: the pseudo-package `scenarios`, consulted after every
+    /// package (lua-api.md §1.8 source 6); `scenarios.<name>` loads `<dir>/<name>.lua`.
+    pub scenarios: Option<PathBuf>,
 }
 
 impl PackageRoots {
@@ -121,7 +193,14 @@ impl PackageRoots {
         PackageRoots {
             roots,
             memory: BTreeMap::new(),
+            scenarios: None,
         }
+    }
+
+    /// Sets the scenarios directory (`<home>/scenarios`) behind the `scenarios` pseudo-package.
+    pub fn with_scenarios_dir(mut self, dir: PathBuf) -> Self {
+        self.scenarios = Some(dir);
+        self
     }
 
     /// Adds an in-memory package file (e.g. `("cot", "init.lua", source)`).
@@ -186,6 +265,28 @@ impl ModuleSource for PackageRoots {
                 "\n\tpackage '{pkg}' (bundled) has no file for '{name}'"
             ));
         }
+        if let (Some(dir), "scenarios") = (&self.scenarios, pkg) {
+            // Source 6: `scenarios.<name>` is one file `<name>.lua`; segments follow the module
+            // name rules and the file must stay inside the directory.
+            let ok = !rest.is_empty()
+                && rest.iter().all(|s| {
+                    !s.is_empty()
+                        && s.bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+                });
+            if ok {
+                let rel = format!("{}.lua", rest.join("/"));
+                if let Some(source) = read_inside(dir, &rel) {
+                    return Ok(ModuleFile {
+                        source,
+                        logical_path: format!("scenarios/{rel}"),
+                    });
+                }
+            }
+            return Err(format!(
+                "\n\tpackage 'scenarios' (scenarios) has no file for '{name}'"
+            ));
+        }
         let labels: Vec<&str> = self.roots.iter().map(|(l, _)| l.as_str()).collect();
         let mut sources = labels.join(", ");
         if !self.memory.is_empty() {
@@ -198,6 +299,26 @@ impl ModuleSource for PackageRoots {
             sources.push_str("any package root");
         }
         Err(format!("\n\tno package '{pkg}' in {sources}"))
+    }
+
+    fn read_data_file(&self, _resolver: &str, pkg: &str, rel: &str) -> DataFile {
+        if !valid_package_name(pkg) {
+            return DataFile::NoPackage;
+        }
+        for (_, root) in &self.roots {
+            let dir = root.join(pkg);
+            if dir.join("init.lua").is_file() {
+                return read_data_file_in(&dir, rel);
+            }
+        }
+        match self.memory.get(pkg) {
+            Some(files) => match files.get(rel) {
+                Some(src) if src.len() as u64 > MAX_DATA_FILE_BYTES => DataFile::TooLarge,
+                Some(src) => DataFile::Content(src.as_bytes().to_vec()),
+                None => DataFile::Missing,
+            },
+            None => DataFile::NoPackage,
+        }
     }
 }
 
@@ -237,6 +358,11 @@ pub struct HostServices {
     /// `alc.card` storage (lua-api.md §2.9): a [`FileCardStore`] over `<home>/cards` in the
     /// CLI and the server, a [`MemoryCardStore`] by default.
     pub cards: Arc<dyn CardStore>,
+    /// Trusted mode (`[sandbox] trusted = true` in the user's `config.toml` only): sessions
+    /// get the stock `io`, `os.execute`, `os.remove`, `os.rename`, `os.tmpname`, the real
+    /// `os.getenv`, `dofile`, `loadfile` (text chunks) and `package.searchpath`
+    /// (lua-api.md §1). Their effects are not journaled. Off by default.
+    pub trusted: bool,
 }
 
 impl Default for HostServices {
@@ -249,6 +375,7 @@ impl Default for HostServices {
             state: Arc::new(alc_store::MemoryStateStore::new()),
             state_shares_journal: false,
             cards: Arc::new(MemoryCardStore::new()),
+            trusted: false,
         }
     }
 }

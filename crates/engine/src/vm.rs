@@ -277,6 +277,10 @@ impl VmSet {
             let math: Table = lua.globals().raw_get("math")?;
             let randomseed: Function = math.raw_get("randomseed")?;
             randomseed.call::<()>(init.seed as i64)?;
+            if init.services.trusted {
+                let enable: Function = p.raw_get("enable_trusted")?;
+                enable.call::<()>(())?;
+            }
             let entry: Function = p.raw_get("entry")?;
             let thread = lua.create_thread(entry)?;
             let main_fn: Function = match &init.spec.program {

@@ -1151,7 +1151,16 @@ fn terminal_journals_expire_after_the_retention_and_open_ones_stay() {
         // periodic run (at a heartbeat) deletes it.
         let new_done = c.spawn(code("return 2")).await.unwrap();
         c.wait(&new_done).await.unwrap();
-        assert_eq!(status(&new_done), Some(alc_core::SessionStatus::Terminal));
+        // `wait` can return as the outcome is being written: poll the row.
+        let deadline = std::time::Instant::now() + HANG;
+        while status(&new_done) != Some(alc_core::SessionStatus::Terminal) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                status(&new_done)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         clock.advance(DAY_MS + 3_600_000 + 1);
         let deadline = std::time::Instant::now() + HANG;
         while status(&new_done).is_some() {
@@ -1429,4 +1438,115 @@ fn open_journals_older_than_the_retention_expire_at_start() {
         };
         c.shutdown(ShutdownMode::Cancel).await;
     });
+}
+
+/// Reads a package data file through `io.open` before its first pause. The prompts do not
+/// depend on the file, so only its `file` record can tell a changed content.
+const DATA_FILE_SCRIPT: &str = r#"
+local f = assert(io.open("pk/data.txt"))
+local first = f:read("l")
+f:close()
+local a = alc.llm("first question")
+local b = alc.llm("second question")
+return first .. "/" .. a .. "/" .. b
+"#;
+
+/// Runs `DATA_FILE_SCRIPT` to its second pause on engine A, rewrites the data file with
+/// `replayed` and finishes the session on engine B (which replays it).
+fn data_file_across_restart(replayed: &str) -> (alc_core::Terminal, Vec<alc_core::JournalRecord>) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alc.db");
+    let pk = dir.path().join("pkgs/pk");
+    std::fs::create_dir_all(&pk).unwrap();
+    std::fs::write(pk.join("init.lua"), "return {}\n").unwrap();
+    std::fs::write(pk.join("data.txt"), "alpha\n").unwrap();
+    let modules = || -> Arc<dyn ModuleSource> {
+        Arc::new(PackageRoots::new(vec![(
+            "global".into(),
+            dir.path().join("pkgs"),
+        )]))
+    };
+    let rt = rt();
+    rt.block_on(async {
+        let a = durable_engine(&db, T_A, modules());
+        let mut spec = SessionSpec::new(Program::Code {
+            source: DATA_FILE_SCRIPT.to_string(),
+            name: Some("data".into()),
+        });
+        spec.seed = Some(1);
+        let id = a.spawn(spec).await.unwrap();
+        let UntilPause::Paused { snapshot } = a.run_until_pause(&id, HANG).await.unwrap() else {
+            panic!("expected a pause")
+        };
+        answer_pause(&a, &id, &snapshot).await;
+        let UntilPause::Paused { snapshot } = a.run_until_pause(&id, HANG).await.unwrap() else {
+            panic!("expected a second pause")
+        };
+        assert_eq!(snapshot.round, 2);
+        a.shutdown(ShutdownMode::Drain).await;
+        drop(a);
+
+        std::fs::write(pk.join("data.txt"), replayed).unwrap();
+        let b = durable_engine(&db, T_A, modules());
+        let UntilPause::Paused { snapshot } = b.run_until_pause(&id, HANG).await.unwrap() else {
+            panic!("adopted paused")
+        };
+        answer_pause(&b, &id, &snapshot).await;
+        let terminal = tokio::time::timeout(HANG, b.wait(&id))
+            .await
+            .unwrap()
+            .unwrap();
+        let st = b.state(&id, &SnapshotOptions::default()).unwrap();
+        assert_eq!(st.round, 2, "no new pause was published");
+        b.shutdown(ShutdownMode::Drain).await;
+        let records = SqliteJournal::open(&db, Durability::Normal)
+            .unwrap()
+            .read(&id, 1)
+            .unwrap();
+        (terminal, records)
+    })
+}
+
+#[test]
+fn unchanged_data_file_replays() {
+    let (terminal, records) = data_file_across_restart("alpha\n");
+    assert_eq!(
+        terminal.outcome,
+        Outcome::Completed {
+            value: serde_json::json!("alpha/A[first question]/A[second question]")
+        }
+    );
+    let files: Vec<&str> = records
+        .iter()
+        .filter_map(|r| match &r.body {
+            RecordBody::File { path, .. } => Some(path.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        files,
+        vec!["pk/data.txt"],
+        "one file record, not repeated by replay"
+    );
+}
+
+#[test]
+fn changed_data_file_is_a_divergence_naming_the_file() {
+    let (terminal, _) = data_file_across_restart("beta\n");
+    let Outcome::Failed {
+        kind,
+        divergence: Some(report),
+        ..
+    } = &terminal.outcome
+    else {
+        panic!("expected a divergence, got {:?}", terminal.outcome)
+    };
+    assert_eq!(*kind, FailureKind::Divergence);
+    assert_eq!(
+        terminal.outcome.failure_wire_code(),
+        Some("replay_divergence")
+    );
+    assert_eq!(report.expected, "file pk/data.txt", "{report:?}");
+    assert!(report.diff.contains("pk/data.txt"), "{report:?}");
+    assert_ne!(report.expected_digest, report.actual_digest, "{report:?}");
 }

@@ -114,6 +114,8 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
         state: Arc::new(journal.state_store()),
         state_shares_journal: true,
         cards: Arc::new(alc_engine::FileCardStore::new(cards_dir)),
+        trusted: options.trusted,
+        env_allow: Arc::new(options.env_allow.clone()),
         ..HostServices::default()
     };
     let journal: Arc<dyn alc_core::Journal> = Arc::new(journal);

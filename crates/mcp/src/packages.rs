@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use alc_engine::{ModuleFile, ModuleSource};
+use alc_engine::{DataFile, ModuleFile, ModuleSource};
 use alc_pkg::{PkgEnv, PkgError, Resolver};
 use serde_json::{json, Value};
 
@@ -37,6 +37,10 @@ pub fn env_for_profile(base: &PkgEnv, profile: &str) -> PkgEnv {
 impl ModuleSource for ChainModules {
     fn resolve(&self, resolver: &str, name: &str) -> Result<ModuleFile, String> {
         Resolver::new(env_for_profile(&self.env, resolver)).resolve(resolver, name)
+    }
+
+    fn read_data_file(&self, resolver: &str, pkg: &str, rel: &str) -> DataFile {
+        Resolver::new(env_for_profile(&self.env, resolver)).read_data_file(resolver, pkg, rel)
     }
 }
 

@@ -83,6 +83,10 @@ pub struct ServeOptions {
     pub mrtr_auto: bool,
     /// `mcp.sampling` is not `"off"`: the `sampling` answerer may be asked for (§3.9).
     pub sampling_enabled: bool,
+    /// `[sandbox] trusted` of the user's `config.toml`: sessions run in trusted mode.
+    pub trusted: bool,
+    /// Process variables `os.getenv` may return (`[sandbox] env_allow`, already filtered).
+    pub env_allow: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ServeOptions {
@@ -96,6 +100,8 @@ impl Default for ServeOptions {
             transcripts: transcripts::TranscriptMode::Full,
             mrtr_auto: false,
             sampling_enabled: true,
+            trusted: false,
+            env_allow: Default::default(),
         }
     }
 }

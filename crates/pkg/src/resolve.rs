@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use alc_engine::{ModuleFile, ModuleSource};
+use alc_engine::{read_data_file_in, DataFile, ModuleFile, ModuleSource, MAX_DATA_FILE_BYTES};
 
 use crate::env::PkgEnv;
 use crate::fsutil::is_symlink;
@@ -232,5 +232,23 @@ impl ModuleSource for Resolver {
             "\n\tpackage '{pkg}' ({}) has no file for '{name}'",
             binding.kind.label()
         ))
+    }
+
+    /// `io.open` data files: only packages bound by sources 1–5 (never `scenarios`).
+    fn read_data_file(&self, _resolver: &str, pkg: &str, rel: &str) -> DataFile {
+        if !crate::valid_package_name(pkg) {
+            return DataFile::NoPackage;
+        }
+        let Some(binding) = self.bindings(pkg).into_iter().next() else {
+            return DataFile::NoPackage;
+        };
+        match &binding.dir {
+            Some(dir) => read_data_file_in(dir, rel),
+            None => match self.env.bundled.file(pkg, rel) {
+                Some(b) if b.len() as u64 > MAX_DATA_FILE_BYTES => DataFile::TooLarge,
+                Some(b) => DataFile::Content(b.to_vec()),
+                None => DataFile::Missing,
+            },
+        }
     }
 }
