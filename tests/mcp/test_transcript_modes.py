@@ -64,3 +64,12 @@ async def test_metadata_mode_keeps_sizes_and_digests_not_text():
             "select prompt, system, response from transcript_exchanges where session_id = ?", (sid,)
         ).fetchall()
         assert rows == [(None, None, None)]
+        # Nor do the journal's pause and answer records of the finished session (the
+        # `spawned` record keeps the script, which is not a prompt).
+        bodies = [b for (b,) in db.execute(
+            "select body from records where session_id = ? and kind in ('pause', 'answer')", (sid,)
+        )]
+        assert len(bodies) == 2, bodies
+        for b in bodies:
+            assert "Freedonia" not in b and "Fredville" not in b and "geographer" not in b, b
+            assert "[redacted: " in b, b

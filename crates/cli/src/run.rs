@@ -329,6 +329,14 @@ pub fn run(args: RunArgs, global: &Global) -> u8 {
     let code = host
         .rt
         .block_on(drive(&engine, &id, &mut answerer, quiet, &progress));
+    // `[log] transcripts = "metadata" | "off"`: a finished session's journal keeps sizes
+    // and digests of its prompts and answers, not their text (a no-op while it is open).
+    if settings.transcript_mode() != "full" {
+        use alc_core::Journal;
+        if let Err(e) = host.journal.redact_texts(&id) {
+            tracing::warn!(session_id = %id, error = %e, "cannot redact the finished session's journal");
+        }
+    }
     host.finish();
     code
 }

@@ -91,6 +91,19 @@ fn metadata_mode_shows_sizes_and_digests_of_a_finished_session() {
     assert_eq!(e["response_chars"], "SECRET ANSWER".len());
     assert_eq!(e["prompt_digest"].as_str().map(str::len), Some(32));
     assert!(!doc["exchanges"].to_string().contains("SECRET"), "{doc}");
+    // The journal itself keeps stand-ins, not the text, once the session has ended.
+    let db = rusqlite::Connection::open(home.join("alc.db")).unwrap();
+    let bodies: Vec<String> = db
+        .prepare("SELECT body FROM records WHERE kind IN ('pause', 'answer')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    for b in &bodies {
+        assert!(!b.contains("SECRET") && b.contains("[redacted: "), "{b}");
+    }
 }
 
 #[test]

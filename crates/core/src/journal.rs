@@ -161,7 +161,65 @@ impl RecordBody {
     }
 }
 
+/// The size in bytes and the digest a redacted stand-in records (see
+/// [`RecordBody::redact_texts`]), or `None` for any other text.
+pub fn parse_redacted(text: &str) -> Option<(usize, &str)> {
+    let rest = text.strip_prefix("[redacted: ")?.strip_suffix(']')?;
+    let (bytes, digest) = rest.split_once(" bytes, sha256 ")?;
+    Some((bytes.parse().ok()?, digest))
+}
+
+/// The stand-in of a redacted text: its size and digest, never the text.
+fn redacted(text: &str) -> String {
+    if parse_redacted(text).is_some() {
+        return text.to_string();
+    }
+    format!(
+        "[redacted: {} bytes, sha256 {}]",
+        text.len(),
+        crate::digest::digest_bytes(text.as_bytes())
+    )
+}
+
 impl RecordBody {
+    /// Replaces the prompt, system and question texts of a pause and the text of an answer
+    /// by their size and digest; true if anything changed. Other records are left as they
+    /// are (their values are digests already, or are not prompts or answers).
+    pub fn redact_texts(&mut self) -> bool {
+        let mut changed = false;
+        let mut swap = |t: &mut String| {
+            let r = redacted(t);
+            if r != *t {
+                *t = r;
+                changed = true;
+            }
+        };
+        match self {
+            RecordBody::Pause { queries, .. } => {
+                for q in queries {
+                    match &mut q.request {
+                        crate::query::QueryRequest::Llm { query } => {
+                            swap(&mut query.prompt);
+                            if let Some(s) = query.system.as_mut() {
+                                swap(s);
+                            }
+                        }
+                        crate::query::QueryRequest::Human { question } => {
+                            swap(&mut question.question)
+                        }
+                    }
+                }
+            }
+            RecordBody::Answer { answer, .. } => {
+                if let Some(t) = answer.text.as_mut() {
+                    swap(t);
+                }
+            }
+            _ => {}
+        }
+        changed
+    }
+
     /// The `kind` tag of this record (`spawned`, `module`, …), as stored in the `records.kind` column.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -404,6 +462,14 @@ pub trait Journal: Send + Sync + 'static {
         self.append(&batch)
     }
 
+    /// Replaces the prompt, system and answer texts of a finished session's records by
+    /// their size and digest (`[log] transcripts = "metadata"`, interfaces.md §9.1). Only
+    /// terminal sessions are touched (an open session needs its texts to replay); the
+    /// default does nothing (journals that keep no text beyond the process).
+    fn redact_texts(&self, _id: &SessionId) -> Result<(), JournalError> {
+        Ok(())
+    }
+
     /// Appends the first records of a session that is new to the journal and takes its lease
     /// for `owner`. A journal that can do both in one write should (a spawn then costs one
     /// commit); the default appends, then acquires.
@@ -414,5 +480,59 @@ pub trait Journal: Send + Sync + 'static {
     ) -> Result<LeaseResult, JournalError> {
         self.append(std::slice::from_ref(first))?;
         self.acquire_lease(&first.session_id, owner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LlmQuery, PendingQuery, QueryId, QueryOrigin};
+
+    #[test]
+    fn redaction_keeps_size_and_digest_and_is_idempotent() {
+        let mut query = LlmQuery::new("What is the capital of Freedonia?");
+        query.system = Some("terse".into());
+        let mut pause = RecordBody::Pause {
+            round: 1,
+            queries: vec![PendingQuery {
+                id: QueryId::main(0),
+                origin: QueryOrigin::Main,
+                request: query.into(),
+                digest: "0".repeat(32),
+            }],
+        };
+        assert!(pause.redact_texts());
+        let text = serde_json::to_string(&pause).unwrap();
+        assert!(
+            !text.contains("Freedonia") && !text.contains("terse"),
+            "{text}"
+        );
+        assert!(text.contains("[redacted: 33 bytes, sha256 "), "{text}");
+        assert!(!pause.redact_texts(), "a second pass changes nothing");
+        let RecordBody::Pause { queries, .. } = &pause else {
+            unreachable!()
+        };
+        let crate::query::QueryRequest::Llm { query } = &queries[0].request else {
+            unreachable!()
+        };
+        let (bytes, digest) = parse_redacted(&query.prompt).expect("a stand-in");
+        assert_eq!(bytes, "What is the capital of Freedonia?".len());
+        assert_eq!(
+            digest,
+            crate::digest::digest_bytes(b"What is the capital of Freedonia?")
+        );
+        let mut answer = RecordBody::Answer {
+            round: 1,
+            answer: Answer::text(Some(QueryId::main(0)), "Fredville"),
+        };
+        assert!(answer.redact_texts());
+        assert!(!serde_json::to_string(&answer)
+            .unwrap()
+            .contains("Fredville"));
+        let mut clock = RecordBody::Clock {
+            source: ClockSource::OsTime,
+            value: serde_json::json!(1),
+        };
+        assert!(!clock.redact_texts(), "other records are left as they are");
     }
 }

@@ -34,7 +34,7 @@ pub use error::{
 pub use event::{Event, EventBody, ObserveItem};
 pub use human::check_human_answer;
 pub use ids::{IdError, QueryId, SessionId};
-pub use journal::{ClockSource, JournalRecord, RecordBody, JOURNAL_FORMAT};
+pub use journal::{parse_redacted, ClockSource, JournalRecord, RecordBody, JOURNAL_FORMAT};
 pub use journal::{
     Journal, LeaseResult, OwnerId, RowFilter, RowUpdate, SessionAppend, SessionRow, SessionStatus,
 };

@@ -1643,6 +1643,13 @@ impl AlcServer {
                         EventBody::Terminal { .. } => {
                             this.sync_transcript(&id);
                             synced_end = true;
+                            // `metadata`/`off`: the journal keeps sizes and digests of the
+                            // finished session's prompts and answers, not their text.
+                            if this.inner.options.transcripts != transcripts::TranscriptMode::Full {
+                                if let Some(j) = this.inner.journal.get() {
+                                    let _ = j.redact_texts(&id);
+                                }
+                            }
                         }
                         _ => {}
                     }

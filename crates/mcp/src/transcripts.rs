@@ -145,7 +145,11 @@ impl TranscriptMode {
 pub fn redact_exchange(exchange: &mut Map<String, Value>) {
     for field in ["prompt", "system", "response", "question"] {
         if let Some(Value::String(text)) = exchange.get(field) {
-            let (chars, digest) = (text.len(), digest_bytes(text.as_bytes()));
+            // Journal records of a finished session may already be stand-ins.
+            let (chars, digest) = match alc_core::parse_redacted(text) {
+                Some((bytes, digest)) => (bytes, digest.to_string()),
+                None => (text.len(), digest_bytes(text.as_bytes())),
+            };
             exchange.insert(field.into(), Value::Null);
             exchange.insert(format!("{field}_chars"), json!(chars));
             exchange.insert(format!("{field}_digest"), json!(digest));

@@ -449,6 +449,48 @@ impl Journal for SqliteJournal {
         tx.commit().map_err(db_err)
     }
 
+    /// One transaction: the pause and answer records of a terminal session rewritten with
+    /// their texts replaced by size and digest. An open session is left alone.
+    fn redact_texts(&self, id: &SessionId) -> Result<(), JournalError> {
+        let mut conn = lock(&self.conn);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let status: Option<String> = tx
+            .prepare_cached("SELECT status FROM sessions WHERE session_id = ?1")
+            .and_then(|mut st| st.query_row([id.as_str()], |r| r.get(0)).optional())
+            .map_err(db_err)?;
+        if status.as_deref() != Some(SessionStatus::Terminal.as_str()) {
+            return Ok(());
+        }
+        let rows: Vec<(u64, String)> = {
+            let mut st = tx
+                .prepare_cached(
+                    "SELECT seq, body FROM records WHERE session_id = ?1 AND kind IN ('pause', 'answer')",
+                )
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)?
+        };
+        for (seq, body) in rows {
+            let mut record: RecordBody =
+                serde_json::from_str(&body).map_err(|e| JournalError::Io {
+                    message: format!("record {seq} of {id}: {e}"),
+                })?;
+            if record.redact_texts() {
+                let body = to_json(&record)?;
+                tx.prepare_cached(
+                    "UPDATE records SET body = ?3 WHERE session_id = ?1 AND seq = ?2",
+                )
+                .and_then(|mut st| st.execute(params![id.as_str(), seq, body]))
+                .map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
     /// One transaction: the owner's heartbeat, the new session's records and row, and the
     /// row's owner. A session that already has records is refused by `append_one`'s
     /// sequence check, so a lease is never taken over here.
