@@ -2,9 +2,13 @@
 //! run against the `alc` binary (providers through `alc_llm::fake::FakeServer`).
 //! Each test is named after its item (`item_NN_...`).
 
+mod common;
+
+use common::{alc, fake, one_json, script, stderr, tmp_dir};
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,83 +16,11 @@ use std::time::{Duration, Instant};
 use alc_llm::fake::{FakeRequest, FakeResponse, FakeServer};
 use serde_json::{json, Value};
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-fn tmp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "alc-acceptance-{}-{}-{name}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn fake(
-    handler: impl Fn(&FakeRequest) -> FakeResponse + Send + Sync + 'static,
-) -> (tokio::runtime::Runtime, FakeServer) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt.block_on(FakeServer::start(handler));
-    (rt, server)
-}
-
-/// `alc` with a fresh home, no provider variables, outside any project.
-fn alc(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_alc"));
-    for v in [
-        "ALC_ANSWERER",
-        "ALC_MODEL",
-        "ALC_PROVIDER",
-        "ALC_PROJECT_ROOT",
-        "ALC_PACKAGES_PATH",
-        "ALC_MAX_CONCURRENCY",
-        "ALC_REQUEST_TIMEOUT",
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "OPENAI_ORG_ID",
-        "OPENAI_PROJECT_ID",
-        "ANTHROPIC_API_KEY",
-        "ANTHROPIC_BASE_URL",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("ALC_HOME", home);
-    c.current_dir(home);
-    c.stdin(Stdio::null());
-    c
-}
-
 fn with_provider(mut c: Command, server: &FakeServer) -> Command {
     c.env("OPENAI_BASE_URL", format!("{}/v1", server.url()))
         .env("OPENAI_API_KEY", "sk-test")
         .env("ALC_MODEL", "fake-model");
     c
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn one_json(out: &Output) -> Value {
-    let text = String::from_utf8(out.stdout.clone()).expect("utf-8 stdout");
-    assert!(
-        text.ends_with('\n'),
-        "stdout ends with a newline: {text:?}; stderr: {}",
-        stderr(out)
-    );
-    assert_eq!(text.trim_end().lines().count(), 1, "one line: {text:?}");
-    serde_json::from_str(text.trim_end()).expect("stdout is one JSON document")
 }
 
 fn overloaded() -> FakeResponse {
@@ -253,7 +185,7 @@ fn item_40_retry_after_2_then_success_with_two_attempts_in_the_transcript() {
         }
     });
     let home = tmp_dir("retry-after");
-    let f = write(&home, "one.lua", "return alc.llm('hi')");
+    let f = script(&home, "one.lua", "return alc.llm('hi')");
     let t = Instant::now();
     let out = with_provider(alc(&home), &server)
         .args(["run", &f, "--answerer", "provider"])
@@ -298,7 +230,7 @@ fn find_key(v: &Value, key: &str) -> Vec<Value> {
 #[test]
 fn item_41_overloaded_three_times_succeeds_four_times_exits_6() {
     let home = tmp_dir("overloaded");
-    let f = write(&home, "one.lua", "return alc.llm('hi')");
+    let f = script(&home, "one.lua", "return alc.llm('hi')");
 
     let (_rt, server) = fake(failing_first(3, overloaded));
     let out = with_provider(alc(&home), &server)
@@ -334,7 +266,7 @@ fn item_43_batch_of_20_never_exceeds_max_concurrency_4() {
         FakeResponse::openai_text(&format!("echo {p}")).delay(Duration::from_millis(100))
     });
     let home = tmp_dir("concurrency");
-    let f = write(
+    let f = script(
         &home,
         "batch.lua",
         "local qs = {} for i = 1, 20 do qs[i] = {prompt = 'p' .. i} end\n\
@@ -365,7 +297,7 @@ fn item_44_pcall_around_a_failing_provider_call_lets_the_script_continue() {
         )
     });
     let home = tmp_dir("pcall");
-    let f = write(
+    let f = script(
         &home,
         "pcall.lua",
         "local ok, e = pcall(alc.llm, 'hi')\nreturn {ok = ok, after = 'continued', err = tostring(e)}",
@@ -419,7 +351,7 @@ fn item_49_terminal_cancel_exits_9() {
         return;
     }
     let home = tmp_dir("term-cancel");
-    let f = write(&home, "term.lua", "return alc.llm('Name a colour')");
+    let f = script(&home, "term.lua", "return alc.llm('Name a colour')");
     let (code, text) = under_pty(&home, &f, b":cancel\n");
     assert!(text.contains("Name a colour"), "{text}");
     assert_eq!(code, Some(9), "{text}");
@@ -428,12 +360,12 @@ fn item_49_terminal_cancel_exits_9() {
 #[test]
 fn item_78_scripted_human_line_answers_alc_ask() {
     let home = tmp_dir("ask-scripted");
-    let f = write(
+    let f = script(
         &home,
         "ask.lua",
         "local v, s = alc.ask('Ship it?', {choices = {'yes', 'no'}, default = 'no'})\nreturn {v = v, s = s}",
     );
-    let answers = write(
+    let answers = script(
         &home,
         "human.jsonl",
         "{\"kind\":\"human\",\"match\":\"Ship\",\"response\":\"yes\"}\n{\"default\": \"x\"}\n",
@@ -454,7 +386,7 @@ fn item_78_terminal_lists_numbered_choices_and_accepts_1() {
         return;
     }
     let home = tmp_dir("ask-term");
-    let f = write(
+    let f = script(
         &home,
         "ask.lua",
         "local v, s = alc.ask('Ship it?', {choices = {'yes', 'no'}, default = 'no'})\nreturn {v = v, s = s}",
@@ -475,13 +407,13 @@ fn item_78_terminal_lists_numbered_choices_and_accepts_1() {
 #[test]
 fn item_72_scripted_run_prints_one_json_and_output_only_on_stderr() {
     let home = tmp_dir("stdout");
-    let f = write(
+    let f = script(
         &home,
         "talk.lua",
         "print('from print')\nio.write('from io.write\\n')\nio.stdout:write('from stdout\\n')\n\
          alc.progress(1, 2, 'halfway')\nlocal a = alc.llm('q')\nreturn a",
     );
-    let answers = write(&home, "a.jsonl", "{\"default\": \"answer\"}\n");
+    let answers = script(&home, "a.jsonl", "{\"default\": \"answer\"}\n");
     let out = alc(&home)
         .args([
             "run",
@@ -507,7 +439,7 @@ fn item_72_scripted_run_prints_one_json_and_output_only_on_stderr() {
 #[test]
 fn item_74_exit_codes() {
     let home = tmp_dir("exits");
-    let boom = write(&home, "boom.lua", "error('boom')");
+    let boom = script(&home, "boom.lua", "error('boom')");
     let out = alc(&home)
         .args(["run", &boom, "--answerer", "host"])
         .output()
@@ -515,7 +447,7 @@ fn item_74_exit_codes() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(one_json(&out)["code"], "lua_error");
 
-    let ok = write(&home, "ok.lua", "return 1");
+    let ok = script(&home, "ok.lua", "return 1");
     let out = alc(&home)
         .args(["run", &ok, "--answerer", "host", "--ctx", "{not json"])
         .output()
@@ -534,7 +466,7 @@ fn item_74_exit_codes() {
 fn item_74_sigint_during_a_provider_call_exits_130_and_leaves_the_session_resumable() {
     let (_rt, server) = fake(|_| FakeResponse::openai_text("late").delay(Duration::from_secs(30)));
     let home = tmp_dir("sigint");
-    let f = write(&home, "one.lua", "return alc.llm('slow')");
+    let f = script(&home, "one.lua", "return alc.llm('slow')");
     let child = with_provider(alc(&home), &server)
         .args(["run", &f, "--answerer", "provider"])
         .stdout(Stdio::piped())

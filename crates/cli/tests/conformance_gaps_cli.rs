@@ -2,24 +2,14 @@
 //! environment: trusted mode (item 17) and `os.getenv` of the engine's own variables
 //! (item 10).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::tmp_dir;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{json, Value};
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-fn tmp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "alc-conformance-gaps-{}-{}-{name}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -2,84 +2,21 @@
 //! subprocess against the fake provider of `alc_llm`, then the day's file under
 //! `<home>/logs/`, the level flags, colour and the rotation limit.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::{alc, fake, script, stderr, tmp_dir};
+
+use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use alc_llm::fake::{FakeRequest, FakeResponse, FakeServer};
 use serde_json::Value;
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
 const PROMPT: &str = "PROMPT-TEXT-5d1e-what-is-the-capital";
 const RESPONSE: &str = "RESPONSE-TEXT-a77c-paris";
 const KEY: &str = "sk-DIAG-SECRET-0f9b2c";
-
-fn tmp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "alc-diag-log-{}-{}-{name}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A runtime that keeps the fake server answering while the test blocks on the child.
-fn fake(
-    handler: impl Fn(&FakeRequest) -> FakeResponse + Send + Sync + 'static,
-) -> (tokio::runtime::Runtime, FakeServer) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt.block_on(FakeServer::start(handler));
-    (rt, server)
-}
-
-/// `alc` with a clean environment: a fresh home, no provider or log variables, a
-/// working directory outside any project.
-fn alc(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_alc"));
-    for v in [
-        "ALC_ANSWERER",
-        "ALC_MODEL",
-        "ALC_PROVIDER",
-        "ALC_PROJECT_ROOT",
-        "ALC_PACKAGES_PATH",
-        "ALC_MAX_CONCURRENCY",
-        "ALC_REQUEST_TIMEOUT",
-        "ALC_LOG_LEVEL",
-        "ALC_LOG_DIR",
-        "RUST_LOG",
-        "NO_COLOR",
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "OPENAI_ORG_ID",
-        "OPENAI_PROJECT_ID",
-        "ANTHROPIC_API_KEY",
-        "ANTHROPIC_BASE_URL",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("ALC_HOME", home);
-    c.current_dir(home);
-    c.stdin(Stdio::null());
-    c
-}
-
-fn script(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn stdout_json(out: &Output) -> Value {
     let text = String::from_utf8(out.stdout.clone()).expect("utf-8 stdout");

@@ -2,25 +2,15 @@
 //! `[run] model` of `alc.toml` / `alc.local.toml`, project keys that are refused, and the
 //! `lib_path_warnings` printed on stderr. Every project directory is created by the test.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
-use alc_llm::fake::{FakeRequest, FakeResponse, FakeServer};
+use common::{fake, one_json, stderr, tmp_dir};
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use alc_llm::fake::FakeResponse;
 use serde_json::Value;
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-fn tmp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "alc-project-files-{}-{}-{name}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -48,21 +38,6 @@ fn alc(home: &Path, cwd: &Path) -> Command {
     c.current_dir(cwd);
     c.stdin(Stdio::null());
     c
-}
-
-fn one_json(out: &Output) -> Value {
-    let text = String::from_utf8(out.stdout.clone()).expect("utf-8 stdout");
-    assert_eq!(
-        text.trim_end().lines().count(),
-        1,
-        "one line on stdout: {text:?}; stderr: {}",
-        stderr(out)
-    );
-    serde_json::from_str(text.trim_end()).expect("stdout is one JSON document")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -128,18 +103,6 @@ fn project_run_answerer_is_used_and_provider_keys_are_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert_eq!(one_json(&out)["result"], "from the flag");
-}
-
-fn fake(
-    handler: impl Fn(&FakeRequest) -> FakeResponse + Send + Sync + 'static,
-) -> (tokio::runtime::Runtime, FakeServer) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt.block_on(FakeServer::start(handler));
-    (rt, server)
 }
 
 #[test]

@@ -1,87 +1,15 @@
 //! `alc run` with the provider answerer, as a subprocess against the fake provider of
 //! `alc_llm` (interfaces.md §4.2, §7, §10 items 38–46, 72–75).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use common::{alc, fake, one_json, script, stderr, tmp_dir};
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use alc_llm::fake::{FakeRequest, FakeResponse, FakeServer};
-use serde_json::{json, Value};
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-fn tmp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "alc-run-provider-{}-{}-{name}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A runtime that keeps the fake server answering while the test blocks on the child.
-fn fake(
-    handler: impl Fn(&FakeRequest) -> FakeResponse + Send + Sync + 'static,
-) -> (tokio::runtime::Runtime, FakeServer) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt.block_on(FakeServer::start(handler));
-    (rt, server)
-}
-
-/// `alc` with a clean environment: a fresh home, no provider variables, a working
-/// directory outside any project.
-fn alc(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_alc"));
-    for v in [
-        "ALC_ANSWERER",
-        "ALC_MODEL",
-        "ALC_PROVIDER",
-        "ALC_PROJECT_ROOT",
-        "ALC_PACKAGES_PATH",
-        "ALC_MAX_CONCURRENCY",
-        "ALC_REQUEST_TIMEOUT",
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "OPENAI_ORG_ID",
-        "OPENAI_PROJECT_ID",
-        "ANTHROPIC_API_KEY",
-        "ANTHROPIC_BASE_URL",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("ALC_HOME", home);
-    c.current_dir(home);
-    c.stdin(Stdio::null());
-    c
-}
-
-fn script(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
-
-fn one_json(out: &Output) -> Value {
-    let text = String::from_utf8(out.stdout.clone()).expect("utf-8 stdout");
-    assert!(
-        text.ends_with('\n'),
-        "stdout ends with a newline: {text:?}; stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(text.trim_end().lines().count(), 1, "one line: {text:?}");
-    serde_json::from_str(text.trim_end()).expect("stdout is one JSON document")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use alc_llm::fake::{FakeRequest, FakeResponse};
+use serde_json::json;
 
 fn echo(req: &FakeRequest) -> FakeResponse {
     let body = req.json();

@@ -2,24 +2,14 @@
 //! ended in `metadata` mode, `alc sessions show --transcript` shows sizes and digests
 //! instead of prompt and response text, as `alc_log_view` does.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::tmp_dir;
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-fn tmp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "alc-transcript-modes-{}-{}-{name}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn alc(home: &Path, env: &[(&str, &str)]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_alc"));

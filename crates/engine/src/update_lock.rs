@@ -14,13 +14,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 /// (namespace, key) → (owner, re-entry depth).
 type Held = HashMap<(String, String), (u64, u32)>;
-static HELD: Mutex<Option<Held>> = Mutex::new(None);
+static HELD: LazyLock<Mutex<Held>> = LazyLock::new(Default::default);
 static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
 
 /// How long a session waits for another session's update before going ahead alone.
@@ -33,8 +34,7 @@ pub fn new_owner() -> u64 {
 }
 
 fn try_take(owner: u64, ns: &str, key: &str) -> bool {
-    let mut held = HELD.lock();
-    let map = held.get_or_insert_with(HashMap::new);
+    let mut map = HELD.lock();
     match map.get_mut(&(ns.to_string(), key.to_string())) {
         Some((o, depth)) if *o == owner => {
             *depth += 1;
@@ -66,8 +66,7 @@ pub fn acquire(owner: u64, ns: &str, key: &str, aborted: impl Fn() -> bool) -> b
 
 /// Releases one level of `owner`'s lock of `(ns, key)`.
 pub fn release(owner: u64, ns: &str, key: &str) {
-    let mut held = HELD.lock();
-    let Some(map) = held.as_mut() else { return };
+    let mut map = HELD.lock();
     let k = (ns.to_string(), key.to_string());
     if let Some((o, depth)) = map.get_mut(&k) {
         if *o == owner {
@@ -81,9 +80,7 @@ pub fn release(owner: u64, ns: &str, key: &str) {
 
 /// Releases every lock `owner` holds (its VM is going away).
 pub fn release_all(owner: u64) {
-    if let Some(map) = HELD.lock().as_mut() {
-        map.retain(|_, (o, _)| *o != owner);
-    }
+    HELD.lock().retain(|_, (o, _)| *o != owner);
 }
 
 #[cfg(test)]
