@@ -18,6 +18,10 @@ use serde_json::json;
 
 mod recovery;
 
+/// The allocator of the `alc` binary, so the figures are the ones users get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Options {
     /// Run only this part (`paused`, `resume`, `spawn`, `cancel`, `fib`, `replay`).
     only: Option<String>,

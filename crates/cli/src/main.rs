@@ -16,6 +16,12 @@ mod sessions_cmd;
 
 use std::process::ExitCode;
 
+/// mimalloc: a session VM is hundreds of small allocations; a size-class allocator makes
+/// spawning faster and a paused session smaller than the system allocator does
+/// (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Command-line interface of the algocline engine.

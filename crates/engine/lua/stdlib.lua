@@ -56,6 +56,116 @@ local function wrap(f)
   end
 end
 
+-- Core members built on demand (lua-api.md §2.1, §2.8, §2.9, §2.14) -------------------
+
+for k, v in pairs(P.json) do ALC[k] = v end
+
+local host = P.host
+local setmetatable = setmetatable
+
+function ALC.progress(step, total, msg)
+  local err = host.progress(step, total, msg)
+  if err then error(err, 0) end
+end
+
+function ALC.budget_remaining()
+  return host.budget_remaining()
+end
+
+function ALC.budget_check()
+  local r = host.budget_remaining()
+  if r == nil then return true end
+  for _, v in pairs(r) do
+    if v <= 0 then return false end
+  end
+  return true
+end
+
+function ALC.time()
+  return host.clock("alc_time")
+end
+
+ALC.stats = {
+  record = function(key, value)
+    local err = host.stats_record(key, value)
+    if err then error(err, 0) end
+  end,
+  get = function(key) return host.stats_get(key) end,
+  llm_calls = function() return host.llm_calls() end,
+}
+
+-- alc.state (lua-api.md §2.8): each call is one journaled effect.
+local state_call = host.state
+local function st(op, a, b, c)
+  return (function(err, ...)
+    if err ~= nil then error(err, 0) end
+    return ...
+  end)(state_call(op, a, b, c))
+end
+
+ALC.state = {
+  get = function(key, default)
+    local found, v = st("get", key)
+    if not found then return default end
+    return v
+  end,
+  set = function(key, value) st("set", key, value) end,
+  delete = function(key) return (st("delete", key)) end,
+  has = function(key) return (st("has", key)) end,
+  keys = function(prefix) return (st("keys", prefix)) end,
+  set_nx = function(key, value) return (st("set_nx", key, value)) end,
+  incr = function(key, delta, default) return (st("incr", key, delta, default)) end,
+  list = function(prefix) return (st("list", prefix)) end,
+  show = function(prefix, id)
+    local _, v = st("show", prefix, id)
+    return v
+  end,
+  update = function(key, fn, default)
+    if type(fn) ~= "function" then
+      error("alc.state.update: bad argument #2 'fn' (function expected, got " .. type(fn) .. ")", 0)
+    end
+    -- Sessions of this process take turns on the key (`update_lock`); compare-and-set
+    -- still guards against other processes and against a holder that went away.
+    local unlock <close> = type(key) == "string" and host.state_lock(key)
+      and setmetatable({}, { __close = function() host.state_unlock(key) end }) or nil
+    for attempt = 1, 5 do
+      local cur, version = st("get_versioned", key)
+      if cur == nil then cur = default end
+      local new = fn(cur)
+      if st("cas", key, version, new) then
+        if new == P.json.json_null then return nil end
+        return new
+      end
+      -- Two sessions updating one key in lockstep on two workers would keep colliding;
+      -- a short randomised pause breaks the symmetry.
+      host.state_backoff(attempt)
+    end
+    error("alc.state.update: conflict on '" .. tostring(key) .. "'", 0)
+  end,
+}
+
+-- alc.card (lua-api.md §2.9): each call is one journaled effect.
+local card_call = host.card
+local function cd(op, a, b, c)
+  local err, v = card_call(op, a, b, c)
+  if err ~= nil then error(err, 0) end
+  return v
+end
+
+ALC.card = {
+  create = function(t) return cd("create", t) end,
+  get = function(card_id) return cd("get", card_id) end,
+  list = function(filter) return cd("list", filter) end,
+  find = function(query) return cd("find", query) end,
+  append = function(card_id, fields) return cd("append", card_id, fields) end,
+  write_samples = function(card_id, rows) return cd("write_samples", card_id, rows) end,
+  read_samples = function(card_id, opts) return cd("read_samples", card_id, opts) end,
+  alias_set = function(name, card_id, opts) return cd("alias_set", name, card_id, opts) end,
+  alias_list = function(filter) return cd("alias_list", filter) end,
+  get_by_alias = function(name) return cd("get_by_alias", name) end,
+  lineage = function(query) return cd("lineage", query) end,
+}
+
 -- §2.3 text helpers --------------------------------------------------------------------
 
 ALC.chunk = wrap(raw.chunk)

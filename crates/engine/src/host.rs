@@ -14,7 +14,7 @@ use alc_core::{
     digest_bytes, estimate_tokens, BudgetLimits, ClockSource, DivergenceReport, HumanQuestion,
     JournalRecord, LlmQuery, LogEntry, Phase, Progress, RecordBody, RowUpdate, SessionId,
 };
-use mlua::{Lua, MultiValue, Table, Value};
+use mlua::{Function, Lua, LuaString, MultiValue, Table, Value};
 
 use crate::durable::{self, PendingRecord, Replay, SessionLog};
 use crate::services::{Clock, DataFile, ModuleSource, MAX_DATA_FILE_BYTES};
@@ -1261,84 +1261,76 @@ fn split_data_path(path: &str) -> Option<(&str, &str)> {
     Some((pkg, rel))
 }
 
-/// Builds the `host` table handed to the sandbox and `alc` preludes.
+/// Builds the `host` table handed to the sandbox and `alc` preludes. Its functions are
+/// created on first access (`__index`), so a VM carries only the ones its preludes and
+/// script reach (engine.md §5.7).
 pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    // The sandbox's coroutine shims report every switch, so the hook can be armed on the
-    // thread that actually runs (see `hook`).
-    t.raw_set(
-        "enter",
-        lua.create_function(|_, co: mlua::Thread| {
+    let meta = lua.create_table()?;
+    meta.raw_set(
+        "__index",
+        lua.create_function(|lua, (t, name): (Table, LuaString)| {
+            let name = name.to_str()?;
+            let f = host_fn(lua, &name)?;
+            if let Some(f) = &f {
+                t.raw_set(&*name, f.clone())?;
+            }
+            Ok(f)
+        })?,
+    )?;
+    t.set_metatable(Some(meta))?;
+    Ok(t)
+}
+
+/// Creates the host function `name` of [`host_table`], or `None` for an unknown name.
+fn host_fn(lua: &Lua, name: &str) -> mlua::Result<Option<Function>> {
+    let f = match name {
+        // The sandbox's coroutine shims report every switch, so the hook can be armed on the
+        // thread that actually runs (see `hook`).
+        "enter" => lua.create_function(|_, co: mlua::Thread| {
             // SAFETY: `co` is a live coroutine of this VM that this worker runs next.
             unsafe { crate::hook::enter(co.to_pointer() as *mut mlua::ffi::lua_State) };
             Ok(())
-        })?,
-    )?;
-    t.raw_set(
-        "state_lock",
-        lua.create_function(|lua, key: String| {
+        }),
+        "state_lock" => lua.create_function(|lua, key: String| {
             let (owner, ns, abort) = with_host(lua, |h| {
                 (h.update_owner, h.state_ns.clone(), h.abort.clone())
             });
             Ok(crate::update_lock::acquire(owner, &ns, &key, || {
                 abort.load(Ordering::Acquire) != crate::hook::ABORT_NONE
             }))
-        })?,
-    )?;
-    t.raw_set(
-        "state_unlock",
-        lua.create_function(|lua, key: String| {
+        }),
+        "state_unlock" => lua.create_function(|lua, key: String| {
             let (owner, ns) = with_host(lua, |h| (h.update_owner, h.state_ns.clone()));
             crate::update_lock::release(owner, &ns, &key);
             Ok(())
-        })?,
-    )?;
-    t.raw_set(
-        "state_backoff",
-        lua.create_function(|_, attempt: u32| {
+        }),
+        "state_backoff" => lua.create_function(|_, attempt: u32| {
             // Random 0..(50 µs · 2^attempt): not observable by the script, nothing to journal.
             let cap = 50u64 << attempt.min(6);
             let pause = rand::random::<u64>() % cap;
             std::thread::sleep(std::time::Duration::from_micros(pause));
             Ok(())
-        })?,
-    )?;
-    t.raw_set(
-        "block",
-        lua.create_function(|lua, ()| {
+        }),
+        "block" => lua.create_function(|lua, ()| {
             with_host(lua, |h| h.blocked_frames += 1);
             Ok(())
-        })?,
-    )?;
-    t.raw_set(
-        "unblock",
-        lua.create_function(|lua, ()| {
+        }),
+        "unblock" => lua.create_function(|lua, ()| {
             with_host(lua, |h| {
                 h.blocked_frames = h.blocked_frames.saturating_sub(1)
             });
             Ok(())
-        })?,
-    )?;
-    t.raw_set(
-        "blocked",
-        lua.create_function(|lua, ()| Ok(with_host(lua, |h| h.blocked_frames)))?,
-    )?;
-    t.raw_set(
-        "aborting",
-        lua.create_function(|lua, ()| {
+        }),
+        "blocked" => lua.create_function(|lua, ()| Ok(with_host(lua, |h| h.blocked_frames))),
+        "aborting" => lua.create_function(|lua, ()| {
             Ok(with_host(lua, |h| h.abort.load(Ordering::Acquire) != 0))
-        })?,
-    )?;
-    t.raw_set(
-        "log",
-        lua.create_function(|lua, (level, source, msg): (String, String, String)| {
+        }),
+        "log" => lua.create_function(|lua, (level, source, msg): (String, String, String)| {
             with_host(lua, |h| h.log(&level, &source, &msg));
             Ok(())
-        })?,
-    )?;
-    t.raw_set(
-        "alc_log",
-        lua.create_function(|lua, args: MultiValue| {
+        }),
+        "alc_log" => lua.create_function(|lua, args: MultiValue| {
             let mut it = args.into_iter();
             let level = it.next().unwrap_or(Value::Nil);
             let msg = it.next().unwrap_or(Value::Nil);
@@ -1346,20 +1338,14 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
             let msg = msg.to_string()?;
             with_host(lua, |h| h.log(&level, "alc.log", &msg));
             Ok(())
-        })?,
-    )?;
-    t.raw_set(
-        "io_write",
-        lua.create_function(|lua, (stream, v): (String, Value)| {
+        }),
+        "io_write" => lua.create_function(|lua, (stream, v): (String, Value)| {
             let text = coerce_string(&v).unwrap_or_default();
             let idx = usize::from(stream == "stderr");
             with_host(lua, |h| h.io_write(idx, &text));
             Ok(())
-        })?,
-    )?;
-    t.raw_set(
-        "io_open",
-        lua.create_function(|lua, (path, mode): (Value, Option<String>)| {
+        }),
+        "io_open" => lua.create_function(|lua, (path, mode): (Value, Option<String>)| {
             let path = coerce_string(&path).unwrap_or_default();
             let mode = mode.unwrap_or_else(|| "r".into());
             if mode != "r" && mode != "rb" {
@@ -1393,11 +1379,8 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
                     Ok((Value::Nil, format!("{path}: access denied by sandbox"), 13))
                 }
             }
-        })?,
-    )?;
-    t.raw_set(
-        "clock",
-        lua.create_function(|lua, source: String| {
+        }),
+        "clock" => lua.create_function(|lua, source: String| {
             let source = match source.as_str() {
                 "os_time" => ClockSource::OsTime,
                 "os_date" => ClockSource::OsDate,
@@ -1407,11 +1390,8 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
             };
             let v = with_host(lua, |h| h.clock_read(source))?;
             Ok(json_number(&v))
-        })?,
-    )?;
-    t.raw_set(
-        "getenv",
-        lua.create_function(|lua, name: Value| {
+        }),
+        "getenv" => lua.create_function(|lua, name: Value| {
             let Some(name) = coerce_string(&name) else {
                 return Ok(None);
             };
@@ -1424,15 +1404,9 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
                 h.env_read(&name, v.as_deref())?;
                 Ok(v)
             })
-        })?,
-    )?;
-    t.raw_set(
-        "next_seed",
-        lua.create_function(|lua, ()| Ok(with_host(lua, |h| h.next_seed() as i64)))?,
-    )?;
-    t.raw_set(
-        "check_module_name",
-        lua.create_function(|_, name: Value| {
+        }),
+        "next_seed" => lua.create_function(|lua, ()| Ok(with_host(lua, |h| h.next_seed() as i64))),
+        "check_module_name" => lua.create_function(|_, name: Value| {
             Ok(match &name {
                 Value::String(s) => module_name_error(&s.to_string_lossy()),
                 other => Some(format!(
@@ -1440,11 +1414,8 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
                     lua_type_name(other)
                 )),
             })
-        })?,
-    )?;
-    t.raw_set(
-        "resolve_module",
-        lua.create_function(|lua, name: String| {
+        }),
+        "resolve_module" => lua.create_function(|lua, name: String| {
             let (modules, resolver) = with_host(lua, |h| (h.modules.clone(), h.resolver.clone()));
             match modules.resolve(&resolver, &name) {
                 Ok(m) => Ok((
@@ -1457,18 +1428,35 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
                 )),
                 Err(note) => Ok((None, note, String::new())),
             }
-        })?,
-    )?;
-    t.raw_set("traceback", lua.create_function(traceback)?)?;
-    t.raw_set("state", lua.create_function(crate::state::state_call)?)?;
-    t.raw_set("card", lua.create_function(crate::card::card_call)?)?;
-    t.raw_set("request_llm", lua.create_function(request_llm)?)?;
-    t.raw_set("request_batch", lua.create_function(request_batch)?)?;
-    t.raw_set("request_ask", lua.create_function(request_ask)?)?;
-    t.raw_set("request_fork", lua.create_function(request_fork)?)?;
-    t.raw_set(
-        "budget_remaining",
-        lua.create_function(|lua, ()| {
+        }),
+        "traceback" => lua.create_function(traceback),
+        "stock_lib" => lua.create_function(|lua, name: String| {
+            let open: mlua::ffi::lua_CFunction = match name.as_str() {
+                "coroutine" => mlua::ffi::luaopen_coroutine,
+                "io" => mlua::ffi::luaopen_io,
+                "os" => mlua::ffi::luaopen_os,
+                "table" => mlua::ffi::luaopen_table,
+                other => return Err(mlua::Error::runtime(format!("no stock library {other}"))),
+            };
+            // SAFETY: these `luaopen_*` functions build and return a fresh library table
+            // and touch no global (unlike `base`, `package` and `string`).
+            let open = unsafe { lua.create_c_function(open)? };
+            open.call::<Table>(())
+        }),
+        "sandbox_more" => lua.create_function(|lua, ()| {
+            crate::prelude::load(lua, crate::prelude::Prelude::SandboxMore)
+        }),
+        "mark_array" => lua.create_function(|lua, t: Table| {
+            crate::json::mark_array(lua, &t)?;
+            Ok(t)
+        }),
+        "state" => lua.create_function(crate::state::state_call),
+        "card" => lua.create_function(crate::card::card_call),
+        "request_llm" => lua.create_function(request_llm),
+        "request_batch" => lua.create_function(request_batch),
+        "request_ask" => lua.create_function(request_ask),
+        "request_fork" => lua.create_function(request_fork),
+        "budget_remaining" => lua.create_function(|lua, ()| {
             let b = with_host(lua, |h| -> mlua::Result<BudgetView> {
                 let mut b = h.budget.clone();
                 if b.limits.max_elapsed_ms.is_some() {
@@ -1493,15 +1481,11 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
                 t.raw_set("tokens", m.saturating_sub(b.tokens_used) as i64)?;
             }
             Ok(Value::Table(t))
-        })?,
-    )?;
-    t.raw_set(
-        "llm_calls",
-        lua.create_function(|lua, ()| Ok(with_host(lua, |h| h.budget.calls_used as i64)))?,
-    )?;
-    t.raw_set(
-        "progress",
-        lua.create_function(|lua, (step, total, msg): (Value, Value, Value)| {
+        }),
+        "llm_calls" => {
+            lua.create_function(|lua, ()| Ok(with_host(lua, |h| h.budget.calls_used as i64)))
+        }
+        "progress" => lua.create_function(|lua, (step, total, msg): (Value, Value, Value)| {
             let as_count = |v: &Value| match v {
                 Value::Integer(i) if *i >= 0 => Some(*i as u64),
                 Value::Number(n) if *n >= 0.0 && n.fract() == 0.0 => Some(*n as u64),
@@ -1524,11 +1508,8 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
                 })
             });
             Ok(None)
-        })?,
-    )?;
-    t.raw_set(
-        "stats_record",
-        lua.create_function(|lua, (key, value): (Value, Value)| {
+        }),
+        "stats_record" => lua.create_function(|lua, (key, value): (Value, Value)| {
             let key = match &key {
                 Value::String(s) if !s.as_bytes().is_empty() && s.as_bytes().len() <= 128 => {
                     s.to_string_lossy()
@@ -1559,17 +1540,15 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
                 }
                 Ok(None)
             })
-        })?,
-    )?;
-    t.raw_set(
-        "stats_get",
-        lua.create_function(|lua, key: String| {
+        }),
+        "stats_get" => lua.create_function(|lua, key: String| {
             let v = with_host(lua, |h| h.custom_all.get(&key).cloned());
             match v {
                 Some(v) => crate::json::from_json(lua, &v),
                 None => Ok(Value::Nil),
             }
-        })?,
-    )?;
-    Ok(t)
+        }),
+        _ => return Ok(None),
+    };
+    Ok(Some(f?))
 }

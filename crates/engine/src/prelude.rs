@@ -1,7 +1,7 @@
 //! The engine's own Lua chunks, compiled once per process.
 //!
-//! Every session VM runs the same three chunks (sandbox shims, the `alc` core, the
-//! standard library). Compiling them from source costs most of a spawn, so they are
+//! Every session VM runs the same chunks (sandbox shims, the `alc` core; on first use the
+//! rest of the shims and the standard library). Compiling them from source costs most of a spawn, so they are
 //! compiled once, dumped as stripped bytecode, and loaded in binary mode into each VM.
 //! Binary loading stays unavailable to scripts (`load` is text-only in the sandbox).
 
@@ -15,6 +15,8 @@ use mlua::{Function, Lua};
 pub enum Prelude {
     /// `lua/sandbox.lua`: shims and the host-yield protocol.
     Sandbox,
+    /// `lua/sandbox_more.lua`: the shims loaded on first use.
+    SandboxMore,
     /// `lua/alc.lua`: the `alc` table's core members.
     Alc,
     /// `lua/stdlib.lua`: the rest of the standard library.
@@ -25,6 +27,7 @@ impl Prelude {
     fn source(self) -> (&'static str, &'static str) {
         match self {
             Prelude::Sandbox => (include_str!("../lua/sandbox.lua"), "=[alc sandbox]"),
+            Prelude::SandboxMore => (include_str!("../lua/sandbox_more.lua"), "=[alc sandbox]"),
             Prelude::Alc => (include_str!("../lua/alc.lua"), "=[alc prelude]"),
             Prelude::Stdlib => (include_str!("../lua/stdlib.lua"), "=[alc stdlib]"),
         }
@@ -33,6 +36,7 @@ impl Prelude {
 
 struct Compiled {
     sandbox: Vec<u8>,
+    sandbox_more: Vec<u8>,
     alc: Vec<u8>,
     stdlib: Vec<u8>,
 }
@@ -51,6 +55,7 @@ fn compiled() -> &'static Compiled {
     static COMPILED: OnceLock<Compiled> = OnceLock::new();
     COMPILED.get_or_init(|| Compiled {
         sandbox: compile(Prelude::Sandbox),
+        sandbox_more: compile(Prelude::SandboxMore),
         alc: compile(Prelude::Alc),
         stdlib: compile(Prelude::Stdlib),
     })
@@ -61,6 +66,7 @@ pub fn load(lua: &Lua, which: Prelude) -> mlua::Result<Function> {
     let c = compiled();
     let bytes: &[u8] = match which {
         Prelude::Sandbox => &c.sandbox,
+        Prelude::SandboxMore => &c.sandbox_more,
         Prelude::Alc => &c.alc,
         Prelude::Stdlib => &c.stdlib,
     };

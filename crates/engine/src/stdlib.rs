@@ -35,9 +35,13 @@ pub(crate) fn lua_type_name(v: &Value) -> &'static str {
     }
 }
 
-/// Adds the standard-library members to `alc`. `p` is the private table the sandbox
+/// Adds the standard-library members, the JSON helpers and the core members built on
+/// demand to `alc`. `p` is the private table the sandbox
 /// prelude returned (host functions, `host_yield`, `can_host_yield`).
 pub fn install(lua: &Lua, alc: &Table, p: &Table) -> mlua::Result<()> {
+    let json = lua.create_table()?;
+    crate::json::register(lua, &json)?;
+    p.raw_set("json", json)?;
     let raw = lua.create_table()?;
     text::register(lua, &raw)?;
     math::register(lua, &raw)?;

@@ -156,9 +156,6 @@ impl VmBase {
         p.raw_set("USER", tag(&USER_TAG))?;
         p.raw_set("host", host::host_table(&lua)?)?;
         let p: Table = crate::prelude::load(&lua, Prelude::Sandbox)?.call(p)?;
-        let json = lua.create_table()?;
-        crate::json::register(&lua, &json)?;
-        p.raw_set("json", json)?;
         let private = p.clone();
         p.raw_set(
             "install_stdlib",
