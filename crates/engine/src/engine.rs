@@ -85,7 +85,16 @@ struct RunQueue {
     items: Mutex<VecDeque<Arc<SessionCell>>>,
     ready: Condvar,
     len: AtomicUsize,
+    /// A worker is polling `len` before it sleeps (`WORKER_SPIN`); `enqueue` of an item
+    /// into an empty queue then needs no wake-up.
+    spinning: AtomicBool,
 }
+
+/// How long a worker that ran out of work polls the queue before it sleeps. A resume
+/// that arrives meanwhile (an answer computed in process, a fast provider) starts at once
+/// instead of paying a thread wake-up; only one worker polls at a time, and a worker
+/// that slept is woken by `enqueue` as before.
+const WORKER_SPIN: Duration = Duration::from_micros(50);
 
 struct Inner {
     config: EngineConfig,
@@ -366,6 +375,7 @@ impl Engine {
                     items: Mutex::new(VecDeque::new()),
                     ready: Condvar::new(),
                     len: AtomicUsize::new(0),
+                    spinning: AtomicBool::new(false),
                 },
                 timers,
                 stopping: AtomicBool::new(false),
@@ -841,6 +851,7 @@ impl Engine {
         };
         let mut rx = cell.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut polled = false;
         loop {
             let settled = {
                 let st = cell.state.lock();
@@ -862,6 +873,12 @@ impl Engine {
             }
             if self.inner.stopped.load(Ordering::Acquire) {
                 return Err(WaitError::ShuttingDown);
+            }
+            if !polled {
+                polled = true;
+                if poll_changed(&rx, SETTLE_SPIN) {
+                    continue;
+                }
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => continue,
@@ -1035,8 +1052,48 @@ impl EventStream {
 fn enqueue(inner: &Inner, cell: Arc<SessionCell>) {
     let mut q = inner.queue.items.lock();
     q.push_back(cell);
-    inner.queue.len.store(q.len(), Ordering::Relaxed);
-    inner.queue.ready.notify_one();
+    inner.queue.len.store(q.len(), Ordering::Release);
+    // A polling worker takes the first item; any more wake a sleeping one.
+    if q.len() > 1 || !inner.queue.spinning.load(Ordering::Acquire) {
+        inner.queue.ready.notify_one();
+    }
+}
+
+/// How long `run_until_pause` polls for the next transition before it awaits one: a
+/// short step (most steps between two `alc.llm` calls) settles within it, and the caller
+/// skips a thread wake-up. Briefly holding an executor thread this long is harmless.
+const SETTLE_SPIN: Duration = Duration::from_micros(30);
+
+/// Polls `rx` for a change for up to `limit`; true if one came.
+fn poll_changed(rx: &tokio::sync::watch::Receiver<u64>, limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    loop {
+        if rx.has_changed().unwrap_or(true) {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        relax();
+    }
+}
+
+/// One round of a polling loop: a CPU pause, and the processor to any runnable thread (on
+/// a busy machine, the thread being waited for may need this core).
+fn relax() {
+    std::hint::spin_loop();
+    std::thread::yield_now();
+}
+
+/// Polls the run queue for up to `WORKER_SPIN` (see there).
+fn spin_for_work(inner: &Inner) {
+    let until = Instant::now() + WORKER_SPIN;
+    while inner.queue.len.load(Ordering::Acquire) == 0
+        && !inner.stopping.load(Ordering::Acquire)
+        && Instant::now() < until
+    {
+        relax();
+    }
 }
 
 /// Applies `input` under the cell's lock, appends the transition's records (durable before
@@ -1334,6 +1391,7 @@ fn worker_loop(inner: Arc<Inner>) {
     loop {
         let cell = {
             let mut q = inner.queue.items.lock();
+            let mut spun = false;
             loop {
                 if inner.stopping.load(Ordering::Acquire) {
                     return;
@@ -1346,7 +1404,16 @@ fn worker_loop(inner: Arc<Inner>) {
                     parking_lot::MutexGuard::unlocked(&mut q, || refill_vm_pool(&inner));
                     continue;
                 }
+                if !spun && !inner.queue.spinning.swap(true, Ordering::AcqRel) {
+                    parking_lot::MutexGuard::unlocked(&mut q, || spin_for_work(&inner));
+                    // Cleared before the queue is looked at again under its lock, so an
+                    // `enqueue` that skipped its wake-up is always seen.
+                    inner.queue.spinning.store(false, Ordering::Release);
+                    spun = true;
+                    continue;
+                }
                 inner.queue.ready.wait(&mut q);
+                spun = false;
             }
         };
         run_step(&inner, cell);
