@@ -1,14 +1,15 @@
--- The `alc` table: host-yield functions and the members the engine core owns.
+-- The `alc` table as every VM starts with it: `llm`, `llm_batch` and `log`, and the
+-- `__index` that builds everything else on first access (`stdlib.lua`, engine.md §5.7).
 --
--- Each host-yield function is a thin wrapper over a Rust validator that checks the
--- arguments, the yieldability of the call site and the budget, in that order, and
--- stashes the request; nothing is published unless all three pass (engine.md §4.2).
+-- Each host-yield function (these two, `ask` and `fork`) is a thin wrapper over a Rust
+-- validator that checks the arguments, the yieldability of the call site and the budget,
+-- in that order, and stashes the request; nothing is published unless all three pass
+-- (engine.md §4.2).
 local P = ...
 local host = P.host
 local host_yield = P.host_yield
 local can_host_yield = P.can_host_yield
 local raw_error = error
-local raw_type = type
 
 local alc = {}
 local mark_array = host.mark_array
@@ -29,33 +30,12 @@ function alc.llm_batch(items)
   return mark_array(texts)
 end
 
-function alc.ask(question, opts)
-  local token, err, unavailable = host.request_ask(question, opts, can_host_yield())
-  if unavailable then
-    return raw_type(opts) == "table" and opts.default or nil, "unavailable"
-  end
-  if token == nil then raw_error(err, 0) end
-  local value, status = host_yield(token)
-  if status ~= "accepted" then
-    return raw_type(opts) == "table" and opts.default or nil, status
-  end
-  return value, status
-end
-
-function alc.fork(strategies, ctx, opts)
-  local token, err = host.request_fork(strategies, ctx, opts, can_host_yield())
-  if token == nil then raw_error(err, 0) end
-  local results, failure = host_yield(token)
-  if failure ~= nil then raw_error(failure, 0) end
-  return results
-end
-
 function alc.log(level, msg)
   host.alc_log(level, msg)
 end
 
--- Everything else (JSON helpers, state, cards, stats, combinators, text helpers,
--- alc.math, alc.env…) is built on first access, so a session that never touches it does
+-- Everything else (`ask`, `fork`, JSON helpers, state, cards, stats, combinators, text
+-- helpers, alc.math, alc.env…) is built on first access, so a session that never touches it does
 -- not carry it (engine.md §5.7). Assignments always win: a member the script set before
 -- the first access keeps the script's value.
 local stdlib_loaded = false

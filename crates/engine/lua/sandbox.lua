@@ -128,11 +128,13 @@ local file_mt = {
 local stdout = raw_setmetatable({}, file_mt)
 local stderr = raw_setmetatable({}, file_mt)
 shim_files[stdout], shim_files[stderr] = "stdout", "stderr"
-io.stdout, io.stderr, io.stdin = stdout, stderr, nil
-io.write = forward("io_write")
-io.type = forward("io_type")
-io.open = forward("io_open")
-io.read, io.lines, io.input, io.output, io.close, io.popen, io.tmpfile = nil, nil, nil, nil, nil, nil, nil
+-- The stock `io` library is not opened: its file functions are not available here, and
+-- the sandbox's `io` holds only these.
+io = {
+  stdout = stdout, stderr = stderr, write = forward("io_write"), type = forward("io_type"),
+  open = forward("io_open"),
+}
+package.loaded.io = io
 
 os.time = forward("os_time")
 os.date = forward("os_date")

@@ -62,6 +62,28 @@ for k, v in pairs(P.json) do ALC[k] = v end
 
 local host = P.host
 local setmetatable = setmetatable
+local host_yield, can_host_yield = P.host_yield, P.can_host_yield
+
+function ALC.ask(question, opts)
+  local token, err, unavailable = host.request_ask(question, opts, can_host_yield())
+  if unavailable then
+    return type(opts) == "table" and opts.default or nil, "unavailable"
+  end
+  if token == nil then error(err, 0) end
+  local value, status = host_yield(token)
+  if status ~= "accepted" then
+    return type(opts) == "table" and opts.default or nil, status
+  end
+  return value, status
+end
+
+function ALC.fork(strategies, ctx, opts)
+  local token, err = host.request_fork(strategies, ctx, opts, can_host_yield())
+  if token == nil then error(err, 0) end
+  local results, failure = host_yield(token)
+  if failure ~= nil then error(failure, 0) end
+  return results
+end
 
 function ALC.progress(step, total, msg)
   local err = host.progress(step, total, msg)

@@ -79,7 +79,7 @@ pub enum StepEnd {
 /// What a VM needs to build fork children like itself (main VM only).
 struct ForkKit {
     services: HostServices,
-    spec: SessionSpec,
+    spec: Arc<SessionSpec>,
     settings: VmSettings,
     abort: Arc<AtomicU8>,
     log: Option<Arc<crate::durable::SessionLog>>,
@@ -141,9 +141,10 @@ pub struct VmBase {
 impl VmBase {
     /// Opens the allowed libraries and loads the sandbox and `alc` preludes.
     pub fn new() -> mlua::Result<VmBase> {
+        // No `io`: the sandbox builds its own small `io` table (trusted mode opens a fresh
+        // stock one when it needs it).
         let libs = StdLib::COROUTINE
             | StdLib::TABLE
-            | StdLib::IO
             | StdLib::OS
             | StdLib::STRING
             | StdLib::UTF8
@@ -192,7 +193,7 @@ pub struct VmInit<'a> {
     /// The session.
     pub session_id: SessionId,
     /// What to run.
-    pub spec: &'a SessionSpec,
+    pub spec: &'a Arc<SessionSpec>,
     /// Embedder services.
     pub services: &'a HostServices,
     /// The session's abort cell.
@@ -498,13 +499,14 @@ impl VmSet {
             });
         let mut children = Vec::with_capacity(strategies.len());
         for (i, name) in strategies.iter().enumerate() {
-            let mut spec = kit.spec.clone();
+            let mut spec = (*kit.spec).clone();
             spec.program = Program::Package {
                 name: name.clone(),
                 entry: "run".into(),
             };
             spec.ctx = ctx.clone();
             spec.env = env.clone();
+            let spec = Arc::new(spec);
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 VmSet::build(VmInit {
                     session_id: session_id.clone(),
