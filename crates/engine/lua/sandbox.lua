@@ -132,7 +132,7 @@ shim_files[stdout], shim_files[stderr] = "stdout", "stderr"
 -- the sandbox's `io` holds only these.
 io = {
   stdout = stdout, stderr = stderr, write = forward("io_write"), type = forward("io_type"),
-  open = forward("io_open"),
+  open = forward("io_open"), flush = forward("io_flush"),
 }
 package.loaded.io = io
 

@@ -150,6 +150,7 @@ function M.file_method(f, k)
   return std_methods[k]
 end
 function M.io_write(...) return stdout:write(...) end
+function M.io_flush() return true end
 
 -- Read-only handles over package data files (lua-api.md §1.3): the host reads the whole
 -- file (size-capped, journaled by digest) and the handle serves reads from that string.
@@ -477,6 +478,10 @@ function M.enable_trusted()
   io.write = function(...)
     if out then return out:write(...) end
     return stdout:write(...)
+  end
+  io.flush = function()
+    if out then return out:flush() end
+    return true
   end
   io.close = function(file)
     if file == nil then

@@ -529,12 +529,18 @@ async fn item17_trusted_mode_restores_stock_functions() {
         p:close()
         local bin_f, bin_err = loadfile(d .. "/bin.luac")
         io.write("to the log\n")
+        io.output(d .. "/o.txt")
+        io.write("flushed")
+        local flushed = io.flush()
+        local written = io.open(d .. "/o.txt"):read("a")
+        io.output(io.stdout)
         return {
             lines, moved, gone, dofile(d .. "/m.lua"), loadfile(d .. "/m.lua")(), echoed,
             bin_f == nil, (bin_err:find("binary", 1, true)) ~= nil,
             load("\27Lua\84\0") == nil, type(os.tmpname), type(os.execute),
             os.getenv("PATH") ~= nil, type(package.searchpath),
             debug == nil, os.exit == nil, os.setlocale == nil, os.time(),
+            flushed, written,
         }
         "##,
         json!({"dir": dir.path().to_str().unwrap()}),
@@ -560,7 +566,9 @@ async fn item17_trusted_mode_restores_stock_functions() {
             true,
             true,
             true,
-            1_700_000_000
+            1_700_000_000,
+            true,
+            "flushed"
         ])
     );
     assert!(

@@ -89,7 +89,9 @@ async fn item01_02_03_05_removed_functions() {
                 err = err:match("^module 'debug' not found:") ~= nil,
                 searchers = #package.searchers, version = _VERSION,
                 kept = {type(os.difftime), type(io.write), type(io.type), type(collectgarbage),
-                        type(string.format), type(utf8.char), type(package.config)}}
+                        type(string.format), type(utf8.char), type(package.config)},
+                flushed = {io.flush(), io.stdout:flush() == io.stdout},
+                io_is_loaded = package.loaded.io == io}
         "##,
     )
     .await;
@@ -98,7 +100,8 @@ async fn item01_02_03_05_removed_functions() {
         json!({"names": "", "path": "", "cpath": "", "ok": false, "err": true,
                "searchers": 2, "version": "Lua 5.4",
                "kept": ["function", "function", "function", "function", "function",
-                        "function", "string"]})
+                        "function", "string"],
+               "flushed": [true, true], "io_is_loaded": true})
     );
 }
 
