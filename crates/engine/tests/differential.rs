@@ -277,6 +277,11 @@ struct Ctx {
     protected: bool,
     /// Host requests allowed (false under a C boundary: comparator, gsub, xpcall handler).
     host: bool,
+    /// Inside the body of a coroutine the script may close while it is suspended: a
+    /// `__close` handler there may run under `coroutine.close`, which cannot host-yield
+    /// (the engine raises `not_yieldable`, engine.md §4.3), so such handlers make no host
+    /// requests.
+    closable: bool,
     /// Estimated number of executions of this point (bounds CPU bursts).
     mult: u64,
 }
@@ -375,6 +380,7 @@ impl Gen {
             in_gen: false,
             protected: top_pcall,
             host: true,
+            closable: false,
             mult: 1,
         };
         if top_pcall {
@@ -468,6 +474,7 @@ impl Gen {
             in_gen: false,
             protected: false,
             host: false,
+            closable: false,
             mult: ctx.mult * mult,
         }
     }
@@ -651,6 +658,7 @@ impl Gen {
                 let body = Ctx {
                     in_gen: true,
                     protected: true,
+                    closable: true,
                     ..Self::inner(ctx)
                 };
                 self.block(body, ind + 1);
@@ -690,7 +698,11 @@ impl Gen {
                 );
                 // `__close` is yieldable on a normal exit only; the block below raises no
                 // uncaught error (errors only where a nested construct catches them).
-                self.block(Self::inner(ctx), ind + 1);
+                let handler = Ctx {
+                    host: ctx.host && !ctx.closable,
+                    ..Self::inner(ctx)
+                };
+                self.block(handler, ind + 1);
                 self.line(ind + 1, &format!("out[#out+1] = \"closed{id}\""));
                 self.line(ind, "end})");
                 let c = Ctx {
