@@ -30,6 +30,8 @@ struct Options {
     spawn_iters: usize,
     cancel_trials: usize,
     replay_steps: usize,
+    /// The paused-sessions part journals to SQLite instead of memory.
+    sqlite: bool,
 }
 
 fn main() {
@@ -40,7 +42,7 @@ fn main() {
         Some(recovery::PREPARE) => recovery::prepare(&args[1..]),
         _ => {
             eprintln!(
-                "usage: alc-bench engine [--json] [--sessions N] [--quick] [--only PART]\n       \
+                "usage: alc-bench engine [--json] [--sessions N] [--quick] [--only PART] [--sqlite]\n       \
                  alc-bench recovery [--json] [--sessions N] [--sample K]"
             );
             std::process::exit(2);
@@ -57,6 +59,7 @@ fn main() {
         spawn_iters: if quick { 2_000 } else { 10_000 },
         cancel_trials: if quick { 20 } else { 100 },
         replay_steps: if quick { 20_000 } else { 100_000 },
+        sqlite: args.iter().any(|a| a == "--sqlite"),
     };
     if let Some(i) = args.iter().position(|a| a == "--sessions") {
         opts.sessions = args
@@ -124,6 +127,23 @@ fn start(workers: usize) -> Engine {
     Engine::start_blocking(config, services).expect("engine starts")
 }
 
+/// An engine journaling to the SQLite database at `db` (`synchronous=NORMAL`).
+fn start_sqlite(db: &std::path::Path, workers: usize) -> Engine {
+    let journal =
+        alc_store::SqliteJournal::open(db, alc_core::Durability::Normal).expect("journal opens");
+    let config = EngineConfig {
+        workers,
+        ..EngineConfig::default()
+    };
+    let services = HostServices {
+        modules: Arc::new(NoModules),
+        state: Arc::new(journal.state_store()),
+        state_shares_journal: true,
+        ..HostServices::default()
+    };
+    Engine::start_with_journal(config, Arc::new(journal), services).expect("engine starts")
+}
+
 fn spec(code: &str) -> SessionSpec {
     SessionSpec::new(Program::Code {
         source: code.to_string(),
@@ -164,7 +184,7 @@ async fn run_all(o: &Options) -> serde_json::Value {
     let run = |part: &str| o.only.as_deref().is_none_or(|only| only == part);
     let skipped = || json!(null);
     let paused = if run("paused") {
-        paused_memory(o.sessions).await
+        paused_memory(o.sessions, o.sqlite).await
     } else {
         skipped()
     };
@@ -190,7 +210,7 @@ async fn run_all(o: &Options) -> serde_json::Value {
         skipped()
     };
     json!({
-        "machine": machine("memory"),
+        "machine": machine(if o.sqlite { "sqlite (paused part), memory" } else { "memory" }),
         "paused_sessions": paused["paused_sessions"],
         "rss_per_paused_kb": paused["rss_per_paused_kb"],
         "vm_bytes_per_paused_kb": paused["vm_bytes_per_paused_kb"],
@@ -211,9 +231,17 @@ async fn run_all(o: &Options) -> serde_json::Value {
     })
 }
 
-/// N sessions each paused in `alc.llm`: resident bytes per session.
-async fn paused_memory(n: usize) -> serde_json::Value {
-    let engine = start(0);
+/// N sessions each paused in `alc.llm`: resident bytes per session (in-memory journal, or
+/// a SQLite journal in a temporary directory).
+async fn paused_memory(n: usize, sqlite: bool) -> serde_json::Value {
+    let dir = std::env::temp_dir().join(format!("alc-bench-paused-{}", std::process::id()));
+    let engine = if sqlite {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        start_sqlite(&dir.join("alc.db"), 0)
+    } else {
+        start(0)
+    };
     // Warm-up: a few sessions so allocator arenas and code pages are in place.
     let mut warm = Vec::new();
     for _ in 0..100 {
@@ -236,6 +264,9 @@ async fn paused_memory(n: usize) -> serde_json::Value {
     let per = (rss2.saturating_sub(rss1)) as f64 / n as f64 / 1024.0;
     let vm_per = (vm2.saturating_sub(vm1)) as f64 / n as f64 / 1024.0;
     engine.shutdown(alc_engine::ShutdownMode::Cancel).await;
+    if sqlite {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     json!({"paused_sessions": n, "rss_per_paused_kb": round2(per), "vm_bytes_per_paused_kb": round2(vm_per)})
 }
 
@@ -404,21 +435,7 @@ async fn replay_throughput(steps: usize) -> serde_json::Value {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let db = dir.join("alc.db");
-    let start_durable = || {
-        let journal = alc_store::SqliteJournal::open(&db, alc_core::Durability::Normal)
-            .expect("journal opens");
-        let config = EngineConfig {
-            workers: 1,
-            ..EngineConfig::default()
-        };
-        let services = HostServices {
-            modules: Arc::new(NoModules),
-            state: Arc::new(journal.state_store()),
-            state_shares_journal: true,
-            ..HostServices::default()
-        };
-        Engine::start_with_journal(config, Arc::new(journal), services).expect("engine starts")
-    };
+    let start_durable = || start_sqlite(&db, 1);
     let a = start_durable();
     let mut s = spec("for i = 1, 1e9 do alc.llm('p' .. i) end");
     s.ctx = json!({"budget": {"max_llm_calls": 1_000_000_000u64}});
