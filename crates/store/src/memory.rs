@@ -62,6 +62,12 @@ impl Journal for MemoryJournal {
         }
         for a in batch {
             let recs = g.records.entry(a.session_id.clone()).or_default();
+            // Exactly sized while short: most sessions hold a handful of records, and a
+            // doubling vector of 500-byte records would keep a third of it empty. Longer
+            // ones grow by doubling as usual.
+            if recs.len() + a.records.len() <= 8 {
+                recs.reserve_exact(a.records.len());
+            }
             recs.extend(a.records.iter().cloned());
             let last_seq = recs.len() as u64;
             let row = &a.row;
