@@ -128,6 +128,7 @@ local file_mt = {
 local stdout = raw_setmetatable({}, file_mt)
 local stderr = raw_setmetatable({}, file_mt)
 shim_files[stdout], shim_files[stderr] = "stdout", "stderr"
+
 -- The stock `io` library is not opened: its file functions are not available here, and
 -- the sandbox's `io` holds only these.
 io = {
@@ -154,9 +155,9 @@ package.path, package.cpath = "", ""
 package.searchpath, package.loadlib = nil, nil
 package.loaded.debug = nil
 
--- The rest of the sandbox, loaded on first use.
--- What `sandbox_more.lua` shares with this chunk, in the order it unpacks them (an array:
--- no key strings to keep alive in every VM).
+-- The rest of the sandbox (`sandbox_more.lua`), loaded on first use. `K` is what it shares
+-- with this chunk, in the order it unpacks them (an array: no key strings to keep alive in
+-- every VM).
 local K = {
   P, HOST, USER, host, raw_loadfile, raw_searchpath, raw_yield, raw_running, raw_pcall,
   raw_error, raw_load, raw_setmetatable, raw_tostring, raw_type, raw_select, raw_rawget,
