@@ -23,7 +23,8 @@ mod recovery;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Options {
-    /// Run only this part (`paused`, `resume`, `spawn`, `cancel`, `fib`, `replay`).
+    /// Run only this part (`paused`, `evicted`, `resume`, `spawn`, `cancel`, `fib`,
+    /// `replay`).
     only: Option<String>,
     sessions: usize,
     resume_iters: usize,
@@ -151,6 +152,17 @@ fn spec(code: &str) -> SessionSpec {
     })
 }
 
+/// Anonymous resident memory of this process (`RssAnon`: not the mapped database file),
+/// in bytes (Linux procfs).
+fn rss_anon_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
 /// Resident set size of this process, in bytes (Linux procfs).
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -188,6 +200,11 @@ async fn run_all(o: &Options) -> serde_json::Value {
     } else {
         skipped()
     };
+    let evicted = if run("evicted") {
+        evicted_memory(o.sessions.min(10_000)).await
+    } else {
+        skipped()
+    };
     let resume = if run("resume") {
         resume_overhead(o.resume_iters).await
     } else {
@@ -214,6 +231,10 @@ async fn run_all(o: &Options) -> serde_json::Value {
         "paused_sessions": paused["paused_sessions"],
         "rss_per_paused_kb": paused["rss_per_paused_kb"],
         "vm_bytes_per_paused_kb": paused["vm_bytes_per_paused_kb"],
+        "evicted_sessions": evicted["sessions"],
+        "rss_per_evicted_kb": evicted["rss_per_evicted_kb"],
+        "anon_rss_per_evicted_kb": evicted["anon_rss_per_evicted_kb"],
+        "resume_evicted_ms_median": evicted["resume_ms_median"],
         "resume_overhead_us_median": resume["median_us"],
         "resume_overhead_us_p99": resume["p99_us"],
         "spawn_us_median": spawn["median_us"],
@@ -268,6 +289,83 @@ async fn paused_memory(n: usize, sqlite: bool) -> serde_json::Value {
         let _ = std::fs::remove_dir_all(&dir);
     }
     json!({"paused_sessions": n, "rss_per_paused_kb": round2(per), "vm_bytes_per_paused_kb": round2(vm_per)})
+}
+
+/// Paused sessions evicted at the idle TTL (SQLite journal, TTL 500 ms): what an evicted
+/// session still costs this process, and resuming one (adoption and replay, then the
+/// script runs to its end).
+async fn evicted_memory(n: usize) -> serde_json::Value {
+    let dir = std::env::temp_dir().join(format!("alc-bench-evicted-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let journal = alc_store::SqliteJournal::open(dir.join("alc.db"), alc_core::Durability::Normal)
+        .expect("journal opens");
+    let config = EngineConfig {
+        idle_ttl_ms: 500,
+        ..EngineConfig::default()
+    };
+    let services = HostServices {
+        modules: Arc::new(NoModules),
+        state: Arc::new(journal.state_store()),
+        state_shares_journal: true,
+        ..HostServices::default()
+    };
+    let engine =
+        Engine::start_with_journal(config, Arc::new(journal), services).expect("engine starts");
+    let all_evicted = |engine: &Engine| {
+        let engine = engine.clone();
+        async move {
+            let until = Instant::now() + Duration::from_secs(300);
+            while engine.stats().sessions > 0 && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let mut warm = Vec::new();
+    for _ in 0..100 {
+        warm.push(engine.spawn(spec("return alc.llm('hi')")).await.unwrap());
+    }
+    for id in &warm {
+        wait_paused(&engine, id).await;
+    }
+    all_evicted(&engine).await;
+    let rss1 = rss_bytes();
+    let anon1 = rss_anon_bytes();
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(engine.spawn(spec("return alc.llm('hi')")).await.unwrap());
+    }
+    for id in &ids {
+        wait_paused(&engine, id).await;
+    }
+    all_evicted(&engine).await;
+    let rss2 = rss_bytes();
+    let anon2 = rss_anon_bytes();
+    let per = (rss2.saturating_sub(rss1)) as f64 / n as f64 / 1024.0;
+    let anon_per = (anon2.saturating_sub(anon1)) as f64 / n as f64 / 1024.0;
+    let mut resume_ms = Vec::new();
+    for id in ids.iter().take(100) {
+        let t0 = Instant::now();
+        let answers = Answers {
+            round: Some(1),
+            answers: vec![Answer::text(None, "a")],
+        };
+        engine
+            .resume(id, answers)
+            .await
+            .expect("an evicted session resumes");
+        engine.wait(id).await.expect("it completes");
+        resume_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    resume_ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    engine.shutdown(alc_engine::ShutdownMode::Cancel).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    json!({
+        "sessions": n,
+        "rss_per_evicted_kb": round2(per),
+        "anon_rss_per_evicted_kb": round2(anon_per),
+        "resume_ms_median": round2(percentile(&resume_ms, 0.5)),
+    })
 }
 
 async fn wait_paused(engine: &Engine, id: &SessionId) {

@@ -1,0 +1,112 @@
+//! Live heap bytes per session, counted at the allocator (not a benchmark of speed).
+//!
+//! RSS includes what the allocator keeps for reuse; this counts the bytes actually
+//! allocated and not yet freed, Lua heaps included:
+//!
+//! ```sh
+//! cargo run --release -p alc-bench --example live_heap -- [N]
+//! ```
+//!
+//! prints the live bytes per session paused in `alc.llm('hi')` (in-memory journal), and
+//! per paused session after the idle TTL evicted it (SQLite journal, TTL 300 ms).
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alc_core::{Durability, EngineConfig, Program, SessionSpec};
+use alc_engine::{Engine, HostServices, NoModules};
+
+/// mimalloc (as in the `alc` binary), counting live bytes.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to mimalloc; the counter has no effect on it.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        mimalloc::MiMalloc.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        mimalloc::MiMalloc.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
+        mimalloc::MiMalloc.realloc(p, l, n)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn spec() -> SessionSpec {
+    SessionSpec::new(Program::Code {
+        source: "return alc.llm('hi')".into(),
+        name: None,
+    })
+}
+
+/// Spawns `n` sessions, waits until all are paused, then (if `evicted`) until the idle
+/// TTL removed them all from the engine.
+async fn hold(engine: &Engine, n: usize, evicted: bool) {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(engine.spawn(spec()).await.expect("spawn"));
+    }
+    for id in &ids {
+        engine
+            .run_until_pause(id, Duration::from_secs(60))
+            .await
+            .expect("pauses");
+    }
+    while evicted && engine.stats().sessions > 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Live bytes per session held by `engine` (after a warm-up of 100).
+async fn per_session(engine: &Engine, n: usize, evicted: bool) -> isize {
+    hold(engine, 100, evicted).await;
+    let before = LIVE.load(Ordering::Relaxed);
+    hold(engine, n, evicted).await;
+    (LIVE.load(Ordering::Relaxed) - before) / n as isize
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let services = || HostServices {
+        modules: Arc::new(NoModules),
+        ..HostServices::default()
+    };
+    let memory = Engine::start_blocking(EngineConfig::default(), services()).expect("engine");
+    let paused = per_session(&memory, n, false).await;
+    memory.shutdown(alc_engine::ShutdownMode::Cancel).await;
+
+    let dir = std::env::temp_dir().join(format!("alc-live-heap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let journal = alc_store::SqliteJournal::open(dir.join("alc.db"), Durability::Normal)
+        .expect("journal opens");
+    let config = EngineConfig {
+        idle_ttl_ms: 300,
+        ..EngineConfig::default()
+    };
+    let sqlite = Engine::start_with_journal(config, Arc::new(journal), services()).expect("engine");
+    let evicted = per_session(&sqlite, n, true).await;
+    sqlite.shutdown(alc_engine::ShutdownMode::Cancel).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "{}",
+        serde_json::json!({
+            "sessions": n,
+            "live_bytes_per_paused": paused,
+            "live_bytes_per_evicted": evicted,
+        })
+    );
+}
