@@ -100,8 +100,9 @@ pub enum EventBody {
     },
     /// The session ended (exactly once, last).
     Terminal {
-        /// The outcome.
-        outcome: Outcome,
+        /// The outcome (boxed: it is the largest payload, and every ring slot is as large
+        /// as the largest variant).
+        outcome: Box<Outcome>,
     },
 }
 

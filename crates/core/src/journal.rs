@@ -52,8 +52,9 @@ pub enum ClockSource {
 pub enum RecordBody {
     /// Seq 1: the spec (`env` values removed), seed and versions.
     Spawned {
-        /// The spec.
-        spec: SessionSpec,
+        /// The spec. (The large payloads of this enum are boxed: a session's records are
+        /// kept in memory by `MemoryJournal`, each as large as the largest variant.)
+        spec: Box<SessionSpec>,
         /// PRNG seed.
         seed: u64,
         /// Engine version.
@@ -119,7 +120,7 @@ pub enum RecordBody {
         /// Round.
         round: u64,
         /// The answer (with `query_id`).
-        answer: Answer,
+        answer: Box<Answer>,
     },
     /// Annotation: a log entry.
     Log {
@@ -141,9 +142,9 @@ pub enum RecordBody {
     /// Terminal record.
     Outcome {
         /// Outcome (with the cancel reason).
-        outcome: Outcome,
+        outcome: Box<Outcome>,
         /// Final metrics.
-        metrics: SessionMetrics,
+        metrics: Box<SessionMetrics>,
     },
 }
 
@@ -523,7 +524,7 @@ mod tests {
         );
         let mut answer = RecordBody::Answer {
             round: 1,
-            answer: Answer::text(Some(QueryId::main(0)), "Fredville"),
+            answer: Box::new(Answer::text(Some(QueryId::main(0)), "Fredville")),
         };
         assert!(answer.redact_texts());
         assert!(!serde_json::to_string(&answer)

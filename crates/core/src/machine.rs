@@ -694,7 +694,13 @@ impl SessionCore {
         self.metrics.elapsed_ms = ms_between(self.created_at, now);
         self.outcome = Some(outcome.clone());
         self.set_phase(fx, now, outcome.phase());
-        self.emit(fx, now, EventBody::Terminal { outcome });
+        self.emit(
+            fx,
+            now,
+            EventBody::Terminal {
+                outcome: Box::new(outcome),
+            },
+        );
         fx.drop_vm = true;
         fx.terminal = true;
         fx.wake_waiters = true;

@@ -386,7 +386,9 @@ fn event_body() -> impl Strategy<Value = EventBody> {
         }),
         (text(), json()).prop_map(|(key, value)| EventBody::Metric { key, value }),
         cancel_reason().prop_map(|reason| EventBody::CancelRequested { reason }),
-        outcome().prop_map(|outcome| EventBody::Terminal { outcome }),
+        outcome().prop_map(|outcome| EventBody::Terminal {
+            outcome: Box::new(outcome)
+        }),
     ]
 }
 

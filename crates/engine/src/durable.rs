@@ -304,7 +304,7 @@ pub fn recover(row: &SessionRow, records: &[JournalRecord]) -> Result<Recovered,
         message: m.to_string(),
     };
     let (spec, seed) = match records.first().map(|r| &r.body) {
-        Some(RecordBody::Spawned { spec, seed, .. }) => (spec.clone(), *seed),
+        Some(RecordBody::Spawned { spec, seed, .. }) => ((**spec).clone(), *seed),
         _ => return Err(corrupt("the first record is not `spawned`")),
     };
     // Pauses of the main VM, with the index of their record.
@@ -326,7 +326,7 @@ pub fn recover(row: &SessionRow, records: &[JournalRecord]) -> Result<Recovered,
             }
             match &r.body {
                 RecordBody::Answer { round: ar, answer } if *ar == round => {
-                    out.push(answer.clone())
+                    out.push((**answer).clone())
                 }
                 b if b.is_input() => other_follows = true,
                 _ => {}

@@ -186,8 +186,8 @@ fn outcome_record(core: &SessionCore, now: i64) -> Option<PendingRecord> {
         vm: 0,
         at: now,
         body: RecordBody::Outcome {
-            outcome: o.clone(),
-            metrics: core.metrics.clone(),
+            outcome: Box::new(o.clone()),
+            metrics: Box::new(core.metrics.clone()),
         },
     })
 }
@@ -521,7 +521,7 @@ impl Engine {
                 vm: 0,
                 at: now,
                 body: RecordBody::Spawned {
-                    spec: durable::journaled_spec(&spec),
+                    spec: Box::new(durable::journaled_spec(&spec)),
                     seed,
                     engine_version: env!("CARGO_PKG_VERSION").to_string(),
                     journal_format: alc_core::JOURNAL_FORMAT,
@@ -1129,7 +1129,7 @@ fn transition(
             at: now,
             body: RecordBody::Answer {
                 round: st.core.round,
-                answer: a.clone(),
+                answer: Box::new(a.clone()),
             },
         })
         .collect();

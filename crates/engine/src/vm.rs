@@ -820,7 +820,7 @@ impl VmSet {
                 match &next.body {
                     RecordBody::Answer { round: r, answer } if *r == round => {
                         if let Some(id) = &answer.query_id {
-                            got.insert(id.clone(), answer.clone());
+                            got.insert(id.clone(), (**answer).clone());
                         }
                         h.replay.pop();
                     }

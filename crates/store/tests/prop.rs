@@ -82,7 +82,7 @@ fn body() -> impl Strategy<Value = RecordBody> {
             spec.ctx = ctx;
             spec.labels.insert("kind".into(), v.clone());
             RecordBody::Spawned {
-                spec,
+                spec: Box::new(spec),
                 seed,
                 engine_version: v,
                 journal_format: 1,
@@ -122,11 +122,11 @@ fn body() -> impl Strategy<Value = RecordBody> {
             |(round, query_id, text)| {
                 RecordBody::Answer {
                     round,
-                    answer: Answer {
+                    answer: Box::new(Answer {
                         query_id,
                         text,
                         ..Default::default()
-                    },
+                    }),
                 }
             }
         ),
@@ -149,11 +149,11 @@ fn body() -> impl Strategy<Value = RecordBody> {
         }),
         (text(), json()).prop_map(|(key, value)| RecordBody::Metric { key, value }),
         (json(), any::<u64>()).prop_map(|(value, llm_calls)| RecordBody::Outcome {
-            outcome: Outcome::Completed { value },
-            metrics: SessionMetrics {
+            outcome: Box::new(Outcome::Completed { value }),
+            metrics: Box::new(SessionMetrics {
                 llm_calls,
                 ..Default::default()
-            },
+            }),
         }),
     ]
 }

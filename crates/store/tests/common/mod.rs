@@ -19,10 +19,10 @@ pub fn rec(s: &SessionId, seq: u64, body: RecordBody) -> JournalRecord {
 
 pub fn spawned() -> RecordBody {
     RecordBody::Spawned {
-        spec: SessionSpec::new(Program::Code {
+        spec: Box::new(SessionSpec::new(Program::Code {
             source: "return alc.llm('hi')".into(),
             name: None,
-        }),
+        })),
         seed: 42,
         engine_version: "0.1.0".into(),
         journal_format: JOURNAL_FORMAT,
@@ -71,7 +71,10 @@ pub fn all_bodies() -> Vec<RecordBody> {
             round: 1,
             queries: vec![q],
         },
-        RecordBody::Answer { round: 1, answer },
+        RecordBody::Answer {
+            round: 1,
+            answer: Box::new(answer),
+        },
         RecordBody::Log {
             entry: LogEntry {
                 ts: 5,
@@ -92,8 +95,8 @@ pub fn all_bodies() -> Vec<RecordBody> {
             value: json!(3),
         },
         RecordBody::Outcome {
-            outcome: Outcome::Completed { value: json!("A1") },
-            metrics: SessionMetrics::default(),
+            outcome: Box::new(Outcome::Completed { value: json!("A1") }),
+            metrics: Box::default(),
         },
     ]
 }
