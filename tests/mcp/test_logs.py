@@ -95,3 +95,14 @@ async def test_stats_groups_runs_and_strategies():
         assert st["by_status"] == {"completed": 3, "failed": 1, "cancelled": 0}
         only = await ok(s, "alc_stats", {"strategy": "cot", "days": 1})
         assert only["total_sessions"] == 1 and list(only["strategies"]) == ["cot"]
+
+
+async def test_reads_right_after_a_run_see_its_end():
+    # Transcript writes are queued; reads wait for them (and for ends a recorder has not seen yet).
+    async with connect() as s:
+        for i in range(5):
+            assert (await ok(s, "alc_run", {"code": f"return {i}"}))["status"] == "completed"
+            st = await ok(s, "alc_stats", {})
+            assert st["total_sessions"] == i + 1 and st["by_status"]["completed"] == i + 1, st
+        listed = await ok(s, "alc_log_view", {})
+        assert [x["status"] for x in listed["sessions"]] == ["completed"] * 5

@@ -25,6 +25,7 @@ mod diag;
 mod evals;
 mod mrtr;
 pub mod packages;
+mod pipe;
 mod resources;
 mod sampling;
 mod schema;
@@ -60,6 +61,27 @@ pub fn take_stdout() -> io::Result<std::fs::File> {
         }
         Ok(std::fs::File::from_raw_fd(fd))
     }
+}
+
+/// The protocol's input and output: stdin and `out` (the real stdout), read and written on
+/// the runtime's threads when they are pipes, else through tokio's blocking wrappers.
+fn protocol_io(
+    out: std::fs::File,
+) -> (
+    Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+) {
+    use std::os::fd::AsRawFd;
+    let input: Box<dyn tokio::io::AsyncRead + Send + Unpin> = match pipe::Pipe::reader(0) {
+        Some(p) => Box::new(p),
+        None => Box::new(tokio::io::stdin()),
+    };
+    let output: Box<dyn tokio::io::AsyncWrite + Send + Unpin> =
+        match pipe::Pipe::writer(out.as_raw_fd()) {
+            Some(p) => Box::new(p),
+            None => Box::new(tokio::fs::File::from_std(out)),
+        };
+    (input, output)
 }
 
 /// Runs the MCP server over stdio until stdin closes or SIGINT/SIGTERM; returns the
@@ -108,6 +130,15 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
             return 7;
         }
     };
+    // A checkpoint copies the log into the database and syncs it: leave that to a
+    // background thread rather than to whichever request commits last. Without it the
+    // connection checkpoints by itself, as SQLite does by default.
+    if let Err(e) = journal.checkpoint_in_background() {
+        tracing::warn!(error = %e, "checkpoints stay with the writers");
+    }
+    // Transcripts go through the journal's connection: one page cache, and no lock waits
+    // between two connections of this process.
+    let transcripts = transcripts::Transcripts::open_shared(journal.shared_connection(), &db_path);
     let cards_dir = pkg_env.home.join("cards");
     let services = HostServices {
         modules: Arc::new(packages::ChainModules::new(pkg_env)),
@@ -130,11 +161,12 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
             return 70;
         }
     };
+    let server = AlcServer::new(engine.clone(), options);
+    server.set_journal(journal);
+    server.set_transcripts(transcripts);
     let code = rt.block_on(async {
-        let server = AlcServer::new(engine.clone(), options);
-        server.set_journal(journal);
-        let stdin = tokio::io::stdin();
-        let stdout = tokio::fs::File::from_std(out);
+        let server = server.clone();
+        let (stdin, stdout) = protocol_io(out);
         let serve = server::serve_io(server, stdin, stdout);
         let stop = async {
             #[cfg(unix)]
@@ -169,6 +201,7 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
         }
     });
     engine.shutdown_now(ShutdownMode::Drain);
+    server.flush_transcripts();
     rt.shutdown_timeout(std::time::Duration::from_millis(200));
     code
 }

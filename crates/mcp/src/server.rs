@@ -1579,19 +1579,57 @@ impl AlcServer {
             .map_err(|e| ToolError::new("io_error", format!("transcript database: {e}")))
     }
 
-    /// Writes the session row (and the open queries of a pause) from a fresh snapshot.
+    /// Uses `transcripts` (opened on the journal's connection, say) instead of opening
+    /// `<home>/alc.db` at the first transcript access. Only has an effect before that.
+    pub fn set_transcripts(&self, transcripts: Result<Transcripts, String>) {
+        let mode = self.inner.options.transcripts;
+        let _ = self
+            .inner
+            .transcripts
+            .set(transcripts.map(|t| Arc::new(t.with_mode(mode))));
+    }
+
+    /// Waits for the queued transcript writes, after queuing the end of every recorded
+    /// session that ended but whose recorder has not seen the end yet: a session that
+    /// ended is in the tables afterwards.
+    pub fn flush_transcripts(&self) {
+        let Some(Ok(t)) = self.inner.transcripts.get() else {
+            return;
+        };
+        let recording: Vec<SessionId> = self
+            .inner
+            .recording
+            .lock()
+            .expect("recording lock")
+            .iter()
+            .cloned()
+            .collect();
+        for id in &recording {
+            let ended = self
+                .engine()
+                .state(id, &SnapshotOptions::default())
+                .ok()
+                .filter(|s| s.phase.is_terminal());
+            if let Some(snap) = ended {
+                t.record_snapshot(&snap, self.answerer_label(&snap).as_deref());
+            }
+        }
+        t.flush();
+    }
+
+    /// Queues the session row (and the open queries of a pause) from a fresh snapshot.
     fn sync_transcript(&self, id: &SessionId) -> Option<Snapshot> {
         let snap = self.engine().state(id, &SnapshotOptions::default()).ok()?;
         if let Ok(t) = self.transcripts() {
             let label = self.answerer_label(&snap);
-            let _ = t.record_snapshot(&snap, label.as_deref());
+            t.record_snapshot(&snap, label.as_deref());
         }
         Some(snap)
     }
 
     fn record_answers(&self, id: &SessionId, round: u64, answers: &[Answer]) {
         if let Ok(t) = self.transcripts() {
-            let _ = t.record_answers(id.as_str(), round, answers);
+            t.record_answers(id.as_str(), round, answers);
         }
     }
 
@@ -1622,7 +1660,7 @@ impl AlcServer {
                     match &event.body {
                         EventBody::Log { entry } if logs < transcripts::MAX_LOGS => {
                             logs += 1;
-                            let _ = t.record_log(
+                            t.record_log(
                                 id.as_str(),
                                 entry.ts,
                                 &entry.level,
@@ -1632,7 +1670,7 @@ impl AlcServer {
                         }
                         EventBody::Progress { .. } => {}
                         EventBody::Paused { round, queries } => {
-                            let _ = t.record_round(id.as_str(), *round, event.at, queries);
+                            t.record_round(id.as_str(), *round, event.at, queries);
                             this.sync_transcript(&id);
                         }
                         // The row follows pauses and the end; readers sync it on demand
@@ -1678,6 +1716,7 @@ impl AlcServer {
                 .map_err(|e| e.with_session(sid))?
                 .ok_or_else(|| not_found(&id));
         }
+        self.flush_transcripts();
         t.list(limit)
     }
 
@@ -1691,6 +1730,7 @@ impl AlcServer {
                 .unwrap_or(0);
             now - (d as i64).saturating_mul(86_400_000)
         });
+        self.flush_transcripts();
         t.stats(strategy, since)
     }
 
@@ -2187,7 +2227,7 @@ impl AlcServer {
             }
             self.record_answers(&id, p.round, &applied);
         }
-        match ack {
+        let out = match ack {
             ResumeAck::Accepted { round, remaining } => {
                 let snap = self
                     .engine()
@@ -2204,7 +2244,14 @@ impl AlcServer {
                 let from = before.as_ref().map_or(0, |s| s.last_event_seq + 1);
                 self.drive(&id, wait, ctx, from, false).await
             }
+        };
+        // The answers are in the transcript before the call returns (their write was
+        // queued before the session resumed, so it is usually done by now): a server
+        // killed after this reply still has them.
+        if let Some(Ok(t)) = self.inner.transcripts.get() {
+            t.flush();
         }
+        out
     }
 
     async fn alc_status(&self, a: Args<'_>) -> ToolResult {

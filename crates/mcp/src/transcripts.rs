@@ -10,10 +10,15 @@
 //! `full` keeps everything; `metadata` replaces each prompt, system prompt and response
 //! by its size and digest (the text is kept while the session runs, for the caller's
 //! views); `off` does the same and also deletes the session's logs and notes.
+//!
+//! Writes are queued and committed in batches by a background thread ([`writer`]); every
+//! read first waits for the writes queued before it.
+
+mod writer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use alc_core::{digest_bytes, Answer, PendingQuery, QueryRequest, Snapshot};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -182,8 +187,9 @@ fn io(e: impl std::fmt::Display) -> ToolError {
 /// The transcript store.
 pub struct Transcripts {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
     mode: TranscriptMode,
+    writer: writer::Writer,
 }
 
 impl std::fmt::Debug for Transcripts {
@@ -210,6 +216,57 @@ fn task_hint(s: &Snapshot) -> Option<String> {
     })
 }
 
+/// Creates the transcript tables, or upgrades them from version 1, in one immediate
+/// transaction; refuses a newer schema.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), String> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())?;
+    let has_table: bool = tx
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(|e| e.to_string())?
+        .is_some();
+    let existing: Option<i64> = if has_table {
+        tx.query_row(
+            "SELECT version FROM schema_version WHERE component = ?1",
+            [COMPONENT],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| e.to_string())?
+    } else {
+        None
+    };
+    if let Some(v) = existing.filter(|v| *v > SCHEMA_VERSION) {
+        return Err(format!(
+            "{}: transcript schema version {v} is newer than this binary's ({SCHEMA_VERSION})",
+            path.display()
+        ));
+    }
+    tx.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+    // `CREATE TABLE IF NOT EXISTS` leaves a version-1 table as it was.
+    for (table, column, ty) in V2_COLUMNS {
+        if !column_exists(&tx, table, column).map_err(|e| e.to_string())? {
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    if existing != Some(SCHEMA_VERSION) {
+        tx.execute(
+            "INSERT INTO schema_version (component, version) VALUES (?1, ?2)
+             ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+            params![COMPONENT, SCHEMA_VERSION],
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    tx.commit().map_err(|e| e.to_string())
+}
+
 impl Transcripts {
     /// Opens (creating, or upgrading from version 1) the database at `path`, in
     /// [`TranscriptMode::Full`] (see [`Transcripts::with_mode`]).
@@ -217,63 +274,29 @@ impl Transcripts {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        let mut conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| e.to_string())?;
         let _ = conn.pragma_update(None, "journal_mode", "WAL");
         // Transcripts are a record, not the source of truth (the journal is): under WAL,
         // NORMAL keeps the file consistent across a crash and skips an fsync per commit.
         let _ = conn.pragma_update(None, "synchronous", "NORMAL");
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| e.to_string())?;
-        let has_table: bool = tx
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
-                [],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(|e| e.to_string())?
-            .is_some();
-        let existing: Option<i64> = if has_table {
-            tx.query_row(
-                "SELECT version FROM schema_version WHERE component = ?1",
-                [COMPONENT],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| e.to_string())?
-        } else {
-            None
-        };
-        if let Some(v) = existing.filter(|v| *v > SCHEMA_VERSION) {
-            return Err(format!(
-                "{}: transcript schema version {v} is newer than this binary's ({SCHEMA_VERSION})",
-                path.display()
-            ));
-        }
-        tx.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
-        // `CREATE TABLE IF NOT EXISTS` leaves a version-1 table as it was.
-        for (table, column, ty) in V2_COLUMNS {
-            if !column_exists(&tx, table, column).map_err(|e| e.to_string())? {
-                tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        if existing != Some(SCHEMA_VERSION) {
-            tx.execute(
-                "INSERT INTO schema_version (component, version) VALUES (?1, ?2)
-                 ON CONFLICT(component) DO UPDATE SET version = excluded.version",
-                params![COMPONENT, SCHEMA_VERSION],
-            )
-            .map_err(|e| e.to_string())?;
-        }
-        tx.commit().map_err(|e| e.to_string())?;
+        Transcripts::open_shared(Arc::new(Mutex::new(conn)), path)
+    }
+
+    /// Opens the transcript tables through `conn`, a connection to `path` that this
+    /// process also uses for other tables (the journal's, see
+    /// `alc_store::SqliteJournal::shared_connection`), creating or upgrading them as
+    /// [`Transcripts::open`] does.
+    pub fn open_shared(conn: Arc<Mutex<Connection>>, path: &Path) -> Result<Transcripts, String> {
+        migrate(&mut conn.lock().unwrap_or_else(|e| e.into_inner()), path)?;
+        let writer = writer::Writer::start(conn.clone())
+            .map_err(|e| format!("cannot start the transcript writer: {e}"))?;
         Ok(Transcripts {
             path: path.to_path_buf(),
-            conn: Mutex::new(conn),
+            conn,
             mode: TranscriptMode::Full,
+            writer,
         })
     }
 
@@ -293,190 +316,112 @@ impl Transcripts {
         &self.path
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        match self.conn.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Upserts the session row from a snapshot (and the open queries of a pause).
-    pub fn record_snapshot(&self, s: &Snapshot, answerer: Option<&str>) -> Result<(), ToolError> {
-        let metrics = serde_json::to_string(&s.metrics).map_err(io)?;
-        let stats = wire::stats(&s.metrics, None).to_string();
-        let kind = s.labels.get("kind").map(String::as_str).unwrap_or("run");
-        let answerer = answerer
-            .map(str::to_string)
-            .or_else(|| s.labels.get("answerer").cloned());
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO transcript_sessions
-                   (session_id, kind, strategy, task_hint, status, answerer, started_at, updated_at, metrics, stats)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT(session_id) DO UPDATE SET
-                   status = excluded.status,
-                   task_hint = COALESCE(transcript_sessions.task_hint, excluded.task_hint),
-                   answerer = excluded.answerer,
-                   updated_at = MAX(transcript_sessions.updated_at, excluded.updated_at),
-                   metrics = excluded.metrics,
-                   stats = excluded.stats",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    s.session_id.as_str(),
-                    kind,
-                    s.labels.get("strategy"),
-                    task_hint(s),
-                    status_of(s),
-                    answerer,
-                    s.created_at,
-                    s.updated_at,
-                    metrics,
-                    stats
-                ])
-            })
-            .map_err(io)?;
-        if let Some(p) = &s.pending {
-            self.record_round(s.session_id.as_str(), p.round, p.issued_at, &p.queries)?;
-        }
-        if s.phase.is_terminal() && self.mode != TranscriptMode::Full {
-            redact(&mut self.conn(), s.session_id.as_str(), self.mode).map_err(io)?;
-        }
-        Ok(())
+    /// Waits until every write queued so far is in the database (reads call it first).
+    pub fn flush(&self) {
+        self.writer.flush();
     }
 
-    /// Applies the mode again to a session that already ended (a write that arrives
-    /// after the end must not bring text back).
-    fn redact_if_finished(&self, session_id: &str) -> Result<(), ToolError> {
-        if self.mode == TranscriptMode::Full {
-            return Ok(());
-        }
-        let mut conn = self.conn();
-        let finished = conn
-            .query_row(
-                "SELECT 1 FROM transcript_sessions WHERE session_id = ?1 AND retention IS NOT NULL",
-                params![session_id],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(io)?
-            .is_some();
-        if finished {
-            redact(&mut conn, session_id, self.mode).map_err(io)?;
-        }
-        Ok(())
+    /// Queues the upsert of the session row from a snapshot (and the open queries of a
+    /// pause).
+    pub fn record_snapshot(&self, s: &Snapshot, answerer: Option<&str>) {
+        let row = SessionValues {
+            session_id: s.session_id.as_str().to_string(),
+            kind: s
+                .labels
+                .get("kind")
+                .cloned()
+                .unwrap_or_else(|| "run".into()),
+            strategy: s.labels.get("strategy").cloned(),
+            task_hint: task_hint(s),
+            status: status_of(s),
+            answerer: answerer
+                .map(str::to_string)
+                .or_else(|| s.labels.get("answerer").cloned()),
+            started_at: s.created_at,
+            updated_at: s.updated_at,
+            metrics: serde_json::to_string(&s.metrics).unwrap_or_else(|_| "{}".into()),
+            stats: wire::stats(&s.metrics, None).to_string(),
+        };
+        let round = s
+            .pending
+            .as_ref()
+            .map(|p| (p.round, p.issued_at, exchange_queries(&p.queries)));
+        let mode = self.mode;
+        let terminal = s.phase.is_terminal();
+        self.writer.push(Box::new(move |conn| {
+            upsert_session(conn, &row)?;
+            if let Some((n, issued_at, queries)) = &round {
+                write_round(conn, &row.session_id, *n, *issued_at, queries)?;
+            }
+            if terminal && mode != TranscriptMode::Full {
+                redact(conn, &row.session_id, mode)
+            } else if round.is_some() {
+                redact_if_finished(conn, &row.session_id, mode)
+            } else {
+                Ok(())
+            }
+        }));
     }
 
-    /// Records the queries of one round (idempotent).
+    /// Queues the queries of one round (idempotent).
     pub fn record_round(
         &self,
         session_id: &str,
         round: u64,
         issued_at: i64,
         queries: &[PendingQuery],
-    ) -> Result<(), ToolError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(io)?;
-        for q in queries {
-            let (kind, prompt, system) = match &q.request {
-                QueryRequest::Llm { query } => ("llm", query.prompt.clone(), query.system.clone()),
-                QueryRequest::Human { question } => ("human", question.question.clone(), None),
-            };
-            tx.prepare_cached(
-                "INSERT INTO transcript_exchanges (session_id, round, query_id, kind, prompt, system, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT(session_id, round, query_id) DO UPDATE SET
-                   kind = excluded.kind, prompt = excluded.prompt, system = excluded.system,
-                   started_at = COALESCE(transcript_exchanges.started_at, excluded.started_at)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![session_id, round as i64, q.id.as_str(), kind, prompt, system, issued_at])
-            })
-            .map_err(io)?;
-        }
-        tx.commit().map_err(io)?;
-        drop(conn);
-        self.redact_if_finished(session_id)
+    ) {
+        let session_id = session_id.to_string();
+        let queries = exchange_queries(queries);
+        let mode = self.mode;
+        self.writer.push(Box::new(move |conn| {
+            write_round(conn, &session_id, round, issued_at, &queries)?;
+            redact_if_finished(conn, &session_id, mode)
+        }));
     }
 
-    /// Records answers applied to `round` by this server.
-    pub fn record_answers(
-        &self,
-        session_id: &str,
-        round: u64,
-        answers: &[Answer],
-    ) -> Result<(), ToolError> {
+    /// Queues the answers applied to `round` by this server.
+    pub fn record_answers(&self, session_id: &str, round: u64, answers: &[Answer]) {
         let at = now_ms();
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(io)?;
-        for a in answers {
-            let Some(qid) = &a.query_id else { continue };
-            let response = a.text.clone().or_else(|| {
-                a.ask_status.and_then(|s| {
-                    serde_json::to_value(s)
-                        .ok()
-                        .and_then(|v| v.as_str().map(|x| format!("[{x}]")))
-                })
-            });
-            let error = a.error.as_ref().map(|e| json!(e).to_string());
-            let usage = a.usage.as_ref().map(|u| json!(u).to_string());
-            let model = match (&a.meta.provider, &a.meta.model) {
-                (Some(p), Some(m)) => Some(format!("{p}:{m}")),
-                (None, Some(m)) => Some(m.clone()),
-                _ => None,
-            };
-            tx.prepare_cached(
-                "INSERT INTO transcript_exchanges
-                   (session_id, round, query_id, response, error, usage, answered_by, model, answered_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT(session_id, round, query_id) DO UPDATE SET
-                   response = excluded.response, error = excluded.error, usage = excluded.usage,
-                   answered_by = excluded.answered_by, model = excluded.model,
-                   answered_at = excluded.answered_at",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    session_id,
-                    round as i64,
-                    qid.as_str(),
-                    response,
-                    error,
-                    usage,
-                    a.meta.answerer.clone(),
-                    model,
-                    at
-                ])
-            })
-            .map_err(io)?;
-        }
-        tx.commit().map_err(io)?;
-        drop(conn);
-        self.redact_if_finished(session_id)
+        let session_id = session_id.to_string();
+        let rows: Vec<AnswerValues> = answers.iter().filter_map(AnswerValues::of).collect();
+        let mode = self.mode;
+        self.writer.push(Box::new(move |conn| {
+            for a in &rows {
+                write_answer(conn, &session_id, round, at, a)?;
+            }
+            redact_if_finished(conn, &session_id, mode)
+        }));
     }
 
-    /// Appends a log line; false once the session reached the cap.
-    pub fn record_log(
-        &self,
-        session_id: &str,
-        ts: i64,
-        level: &str,
-        source: &str,
-        message: &str,
-    ) -> Result<(), ToolError> {
-        self.conn()
-            .prepare_cached(
+    /// Queues a log line (the caller keeps to [`MAX_LOGS`] per session).
+    pub fn record_log(&self, session_id: &str, ts: i64, level: &str, source: &str, message: &str) {
+        let (session_id, level, source, message) = (
+            session_id.to_string(),
+            level.to_string(),
+            source.to_string(),
+            message.to_string(),
+        );
+        let mode = self.mode;
+        self.writer.push(Box::new(move |conn| {
+            conn.prepare_cached(
                 "INSERT INTO transcript_logs (session_id, ts, level, source, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut st| st.execute(params![session_id, ts, level, source, message]))
-            .map_err(io)?;
-        if self.mode == TranscriptMode::Off {
-            self.redact_if_finished(session_id)?;
-        }
-        Ok(())
+            )?
+            .execute(params![session_id, ts, level, source, message])?;
+            if mode == TranscriptMode::Off {
+                redact_if_finished(conn, &session_id, mode)?;
+            }
+            Ok(())
+        }));
     }
 
     /// True when the session has a row.
     pub fn has_session(&self, session_id: &str) -> Result<bool, ToolError> {
+        self.flush();
         self.conn()
             .query_row(
                 "SELECT 1 FROM transcript_sessions WHERE session_id = ?1",
@@ -496,23 +441,28 @@ impl Transcripts {
         title: Option<&str>,
         content: &str,
     ) -> Result<u64, ToolError> {
-        self.conn()
-            .execute(
-                "INSERT INTO transcript_notes (session_id, timestamp, title, content) VALUES (?1, ?2, ?3, ?4)",
-                params![session_id, now_ms() / 1000, title, content],
+        self.flush();
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(io)?;
+        tx.execute(
+            "INSERT INTO transcript_notes (session_id, timestamp, title, content) VALUES (?1, ?2, ?3, ?4)",
+            params![session_id, now_ms() / 1000, title, content],
+        )
+        .map_err(io)?;
+        if self.mode == TranscriptMode::Off {
+            redact_if_finished(&tx, session_id, self.mode).map_err(io)?;
+        }
+        let n = tx
+            .query_row(
+                "SELECT COUNT(*) FROM transcript_notes WHERE session_id = ?1",
+                params![session_id],
+                |r| r.get::<_, i64>(0),
             )
             .map_err(io)?;
-        if self.mode == TranscriptMode::Off {
-            self.redact_if_finished(session_id)?;
-        }
-        let conn = self.conn();
-        conn.query_row(
-            "SELECT COUNT(*) FROM transcript_notes WHERE session_id = ?1",
-            params![session_id],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n as u64)
-        .map_err(io)
+        tx.commit().map_err(io)?;
+        Ok(n as u64)
     }
 
     fn meta_of(row: &SessionRow, notes_count: u64) -> Value {
@@ -547,6 +497,7 @@ impl Transcripts {
         where_sql: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<SessionRow>, ToolError> {
+        self.flush();
         let conn = self.conn();
         let sql = format!(
             "SELECT session_id, strategy, task_hint, status, started_at, metrics, stats,
@@ -781,6 +732,190 @@ impl Transcripts {
     }
 }
 
+/// The columns of a `transcript_sessions` row written from a snapshot.
+struct SessionValues {
+    session_id: String,
+    kind: String,
+    strategy: Option<String>,
+    task_hint: Option<String>,
+    status: &'static str,
+    answerer: Option<String>,
+    started_at: i64,
+    updated_at: i64,
+    metrics: String,
+    stats: String,
+}
+
+fn upsert_session(conn: &Connection, r: &SessionValues) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO transcript_sessions
+           (session_id, kind, strategy, task_hint, status, answerer, started_at, updated_at, metrics, stats)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT(session_id) DO UPDATE SET
+           status = excluded.status,
+           task_hint = COALESCE(transcript_sessions.task_hint, excluded.task_hint),
+           answerer = excluded.answerer,
+           updated_at = MAX(transcript_sessions.updated_at, excluded.updated_at),
+           metrics = excluded.metrics,
+           stats = excluded.stats",
+    )?
+    .execute(params![
+        r.session_id,
+        r.kind,
+        r.strategy,
+        r.task_hint,
+        r.status,
+        r.answerer,
+        r.started_at,
+        r.updated_at,
+        r.metrics,
+        r.stats
+    ])?;
+    Ok(())
+}
+
+/// The columns of one question of a round: query id, kind, prompt, system prompt.
+type QueryValues = (String, &'static str, String, Option<String>);
+
+fn exchange_queries(queries: &[PendingQuery]) -> Vec<QueryValues> {
+    queries
+        .iter()
+        .map(|q| match &q.request {
+            QueryRequest::Llm { query } => (
+                q.id.as_str().to_string(),
+                "llm",
+                query.prompt.clone(),
+                query.system.clone(),
+            ),
+            QueryRequest::Human { question } => (
+                q.id.as_str().to_string(),
+                "human",
+                question.question.clone(),
+                None,
+            ),
+        })
+        .collect()
+}
+
+fn write_round(
+    conn: &Connection,
+    session_id: &str,
+    round: u64,
+    issued_at: i64,
+    queries: &[QueryValues],
+) -> rusqlite::Result<()> {
+    let mut st = conn.prepare_cached(
+        "INSERT INTO transcript_exchanges (session_id, round, query_id, kind, prompt, system, started_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(session_id, round, query_id) DO UPDATE SET
+           kind = excluded.kind, prompt = excluded.prompt, system = excluded.system,
+           started_at = COALESCE(transcript_exchanges.started_at, excluded.started_at)",
+    )?;
+    for (qid, kind, prompt, system) in queries {
+        st.execute(params![
+            session_id,
+            round as i64,
+            qid,
+            kind,
+            prompt,
+            system,
+            issued_at
+        ])?;
+    }
+    Ok(())
+}
+
+/// The columns of one answer applied by this server.
+struct AnswerValues {
+    query_id: String,
+    response: Option<String>,
+    error: Option<String>,
+    usage: Option<String>,
+    answered_by: Option<String>,
+    model: Option<String>,
+}
+
+impl AnswerValues {
+    /// `None` for an answer without a query id.
+    fn of(a: &Answer) -> Option<AnswerValues> {
+        let qid = a.query_id.as_ref()?;
+        let response = a.text.clone().or_else(|| {
+            a.ask_status.and_then(|s| {
+                serde_json::to_value(s)
+                    .ok()
+                    .and_then(|v| v.as_str().map(|x| format!("[{x}]")))
+            })
+        });
+        let model = match (&a.meta.provider, &a.meta.model) {
+            (Some(p), Some(m)) => Some(format!("{p}:{m}")),
+            (None, Some(m)) => Some(m.clone()),
+            _ => None,
+        };
+        Some(AnswerValues {
+            query_id: qid.as_str().to_string(),
+            response,
+            error: a.error.as_ref().map(|e| json!(e).to_string()),
+            usage: a.usage.as_ref().map(|u| json!(u).to_string()),
+            answered_by: a.meta.answerer.clone(),
+            model,
+        })
+    }
+}
+
+fn write_answer(
+    conn: &Connection,
+    session_id: &str,
+    round: u64,
+    at: i64,
+    a: &AnswerValues,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO transcript_exchanges
+           (session_id, round, query_id, response, error, usage, answered_by, model, answered_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(session_id, round, query_id) DO UPDATE SET
+           response = excluded.response, error = excluded.error, usage = excluded.usage,
+           answered_by = excluded.answered_by, model = excluded.model,
+           answered_at = excluded.answered_at",
+    )?
+    .execute(params![
+        session_id,
+        round as i64,
+        a.query_id,
+        a.response,
+        a.error,
+        a.usage,
+        a.answered_by,
+        a.model,
+        at
+    ])?;
+    Ok(())
+}
+
+/// Applies `mode` again to a session that already ended (a write that arrives after the
+/// end must not bring text back).
+fn redact_if_finished(
+    conn: &Connection,
+    session_id: &str,
+    mode: TranscriptMode,
+) -> rusqlite::Result<()> {
+    if mode == TranscriptMode::Full {
+        return Ok(());
+    }
+    let finished = conn
+        .query_row(
+            "SELECT 1 FROM transcript_sessions WHERE session_id = ?1 AND retention IS NOT NULL",
+            params![session_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if finished {
+        redact(conn, session_id, mode)?;
+    }
+    Ok(())
+}
+
 struct SessionRow {
     session_id: String,
     strategy: Option<String>,
@@ -797,10 +932,9 @@ struct SessionRow {
 /// Replaces the prompts, system prompts and responses of a finished session by their
 /// sizes (UTF-8 bytes) and digests (first 16 bytes of SHA-256, hex), clears its task
 /// hint (a preview of the task or first prompt) and, in [`TranscriptMode::Off`],
-/// deletes its logs and notes. Idempotent.
-fn redact(conn: &mut Connection, session_id: &str, mode: TranscriptMode) -> rusqlite::Result<()> {
+/// deletes its logs and notes. Idempotent; runs inside the caller's transaction.
+fn redact(tx: &Connection, session_id: &str, mode: TranscriptMode) -> rusqlite::Result<()> {
     type Texts = (i64, String, Option<String>, Option<String>, Option<String>);
-    let tx = conn.transaction()?;
     {
         let rows: Vec<Texts> = tx
             .prepare_cached(
@@ -851,7 +985,7 @@ fn redact(conn: &mut Connection, session_id: &str, mode: TranscriptMode) -> rusq
         "UPDATE transcript_sessions SET retention = ?2, task_hint = NULL WHERE session_id = ?1",
         params![session_id, mode.as_str()],
     )?;
-    tx.commit()
+    Ok(())
 }
 
 #[cfg(test)]
@@ -884,7 +1018,7 @@ mod tests {
         for round in 1..=2u64 {
             let mut a = Answer::text(QueryId::parse("q-0"), "x".repeat(50));
             a.meta.answerer = Some("host".into());
-            t.record_answers("s-1", round, &[a]).unwrap();
+            t.record_answers("s-1", round, &[a]);
         }
         assert_eq!(t.add_note("s-1", Some("t"), "c").unwrap(), 1);
         let d = t.detail("s-1", 0).unwrap().unwrap();
@@ -939,12 +1073,11 @@ mod tests {
 
     /// Runs one session (a pause, its answer, a log line, a note, the end) in `mode`.
     fn one_session(t: &Transcripts, id: &str) {
-        t.record_snapshot(&snapshot(id, "paused", Some("PROMPT TEXT")), Some("host"))
-            .unwrap();
+        t.record_snapshot(&snapshot(id, "paused", Some("PROMPT TEXT")), Some("host"));
         let mut a = Answer::text(QueryId::parse("q-0"), "RESPONSE TEXT");
         a.meta.answerer = Some("host".into());
-        t.record_answers(id, 1, &[a]).unwrap();
-        t.record_log(id, 7, "info", "print", "LOG TEXT").unwrap();
+        t.record_answers(id, 1, &[a]);
+        t.record_log(id, 7, "info", "print", "LOG TEXT");
         t.add_note(id, Some("n"), "NOTE TEXT").unwrap();
     }
 
@@ -960,8 +1093,7 @@ mod tests {
         let d = t.detail(id, 0).unwrap().unwrap();
         assert_eq!(d["transcript"][0]["prompt"], "PROMPT TEXT");
         assert!(d.get("transcript_mode").is_none());
-        t.record_snapshot(&snapshot(id, "completed", None), None)
-            .unwrap();
+        t.record_snapshot(&snapshot(id, "completed", None), None);
         let d = t.detail(id, 0).unwrap().unwrap();
         let text = d.to_string();
         for gone in ["PROMPT TEXT", "SYSTEM TEXT", "RESPONSE TEXT", "TASK TEXT"] {
@@ -984,8 +1116,7 @@ mod tests {
             id,
             1,
             &[Answer::text(QueryId::parse("q-0"), "RESPONSE TEXT")],
-        )
-        .unwrap();
+        );
         let d = t.detail(id, 0).unwrap().unwrap();
         assert!(!d.to_string().contains("RESPONSE TEXT"));
         assert_eq!(d["transcript"][0]["response_chars"], "RESPONSE TEXT".len());
@@ -1016,8 +1147,7 @@ mod tests {
             t.detail(id, 0).unwrap().unwrap()["notes"][0]["content"],
             "NOTE TEXT"
         );
-        t.record_snapshot(&snapshot(id, "failed", None), None)
-            .unwrap();
+        t.record_snapshot(&snapshot(id, "failed", None), None);
         let d = t.detail(id, 0).unwrap().unwrap();
         assert_eq!(d["transcript_mode"], "off");
         assert_eq!(d["logs"], json!([]));
@@ -1031,8 +1161,7 @@ mod tests {
         assert_eq!(full.mode(), TranscriptMode::Full);
         let id = "s-00000000000000000000000000000003";
         one_session(&full, id);
-        full.record_snapshot(&snapshot(id, "completed", None), None)
-            .unwrap();
+        full.record_snapshot(&snapshot(id, "completed", None), None);
         let d = full.detail(id, 0).unwrap().unwrap();
         assert_eq!(d["transcript"][0]["prompt"], "PROMPT TEXT");
         assert_eq!(d["logs"][0]["message"], "LOG TEXT");
@@ -1065,8 +1194,7 @@ mod tests {
             .with_mode(TranscriptMode::Metadata);
         let id = "s-00000000000000000000000000000004";
         one_session(&t, id);
-        t.record_snapshot(&snapshot(id, "completed", None), None)
-            .unwrap();
+        t.record_snapshot(&snapshot(id, "completed", None), None);
         let d = t.detail(id, 0).unwrap().unwrap();
         assert_eq!(d["transcript"][0]["prompt_chars"], "PROMPT TEXT".len());
         let v: i64 = t

@@ -7,11 +7,14 @@
 //! - [`StateStore`] with [`SqliteStateStore`] and [`MemoryStateStore`], plus key/namespace
 //!   validation and the optimistic [`update`] loop.
 //! - [`GroupCommit`]: shares one transaction among concurrent appends.
+//! - [`SqliteJournal::checkpoint_in_background`]: write-ahead-log checkpoints on a thread of
+//!   their own instead of in a writer's commit.
 //! - [`ResponseCache`]: provider answers stored by content key (used by evals).
 
 #![warn(missing_docs)]
 
 mod busy;
+mod checkpoint;
 mod group;
 mod lease;
 mod memory;

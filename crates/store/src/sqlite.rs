@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+/// A heartbeat younger than this (ms) is not rewritten when a new session takes its
+/// owner's lease: a small fraction of [`LEASE_TTL_MS`], so the lease stays far from void.
+const OWNER_FRESH_MS: i64 = 1_000;
+
 /// The shared connection of one journal handle and the state stores derived from it.
 pub(crate) type SharedConn = Arc<Mutex<Connection>>;
 
@@ -130,6 +134,24 @@ impl SqliteJournal {
         SqliteStateStore::from_shared(self.conn.clone())
     }
 
+    /// Moves write-ahead-log checkpoints off the threads that write through this handle: a
+    /// background thread with its own connection checkpoints after every few dozen commits,
+    /// so no append pays for copying the log into the database and syncing it. The thread
+    /// ends when the last clone of this handle is dropped.
+    pub fn checkpoint_in_background(&self) -> Result<(), JournalError> {
+        crate::checkpoint::start(&lock(&self.conn), &self.path)
+    }
+
+    /// The connection this handle writes through, for other tables of the same database
+    /// kept by this process (transcripts). One connection per process keeps one page cache
+    /// (a write through a second connection empties this one's) and turns waits between
+    /// the process's own writers into a mutex hand-off instead of busy-handler sleeps.
+    /// Hold the lock briefly and call no journal method while holding it (they lock it
+    /// too); leave no transaction open when releasing it.
+    pub fn shared_connection(&self) -> Arc<Mutex<Connection>> {
+        self.conn.clone()
+    }
+
     /// Overrides the lease validity (default [`LEASE_TTL_MS`]); for tests.
     pub fn set_lease_ttl_ms(&mut self, ttl_ms: i64) {
         self.lease_ttl_ms = ttl_ms;
@@ -239,6 +261,33 @@ impl SqliteJournal {
         &self.conn
     }
 
+    /// Inserts the owner's row, or refreshes its heartbeat unless it is less than
+    /// [`OWNER_FRESH_MS`] old (which leaves the `owners` page alone in most transactions).
+    fn ensure_owner(
+        &self,
+        conn: &Connection,
+        owner: &OwnerId,
+        now: i64,
+    ) -> Result<(), JournalError> {
+        conn.prepare_cached(
+            "INSERT INTO owners (owner_id, host, pid, started_at, heartbeat_at) \
+             VALUES (?1, ?2, ?3, ?4, ?4) \
+             ON CONFLICT (owner_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at \
+             WHERE heartbeat_at < excluded.heartbeat_at - ?5",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                owner.as_str(),
+                self.host,
+                self.pid,
+                now,
+                OWNER_FRESH_MS
+            ])
+        })
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     fn heartbeat_on(
         &self,
         conn: &Connection,
@@ -264,6 +313,16 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, JournalError> {
 
 /// Writes one session's records and row update inside an open transaction.
 pub(crate) fn append_one(tx: &Connection, a: &SessionAppend) -> Result<(), JournalError> {
+    append_owned(tx, a, None).map(|_| ())
+}
+
+/// [`append_one`], giving a new session's row the lease of `owner` as it is inserted.
+/// Returns whether the row was new (an existing row keeps its owner).
+fn append_owned(
+    tx: &Connection,
+    a: &SessionAppend,
+    owner: Option<&OwnerId>,
+) -> Result<bool, JournalError> {
     let sid = a.session_id.as_str();
     let existing: Option<u64> = tx
         .prepare_cached("SELECT last_seq FROM sessions WHERE session_id = ?1")
@@ -325,7 +384,7 @@ pub(crate) fn append_one(tx: &Connection, a: &SessionAppend) -> Result<(), Journ
         let created_at = a.records.first().map(|r| r.at).unwrap_or(row.updated_at);
         tx.prepare_cached(
             "INSERT INTO sessions (session_id, created_at, updated_at, status, phase, round, last_seq, \
-             owner_id, labels, outcome, metrics) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10)",
+             owner_id, labels, outcome, metrics) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?11, ?8, ?9, ?10)",
         )
         .and_then(|mut st| {
             st.execute(params![
@@ -338,12 +397,13 @@ pub(crate) fn append_one(tx: &Connection, a: &SessionAppend) -> Result<(), Journ
                 new_last,
                 labels.unwrap_or_else(|| "{}".to_string()),
                 outcome,
-                metrics
+                metrics,
+                owner.map(OwnerId::as_str)
             ])
         })
         .map_err(db_err)?;
     }
-    Ok(())
+    Ok(existing.is_none())
 }
 
 const ROW_COLUMNS: &str = "session_id, created_at, updated_at, status, phase, round, last_seq, \
@@ -491,9 +551,10 @@ impl Journal for SqliteJournal {
         tx.commit().map_err(db_err)
     }
 
-    /// One transaction: the owner's heartbeat, the new session's records and row, and the
-    /// row's owner. A session that already has records is refused by `append_one`'s
-    /// sequence check, so a lease is never taken over here.
+    /// One transaction: the owner's row (its heartbeat refreshed unless fresh), the new
+    /// session's records, and its row inserted with the owner. A session that already has
+    /// records is refused by `append_owned`'s sequence check, so a lease is never taken
+    /// over here.
     fn append_new_leased(
         &self,
         first: &SessionAppend,
@@ -503,11 +564,12 @@ impl Journal for SqliteJournal {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err)?;
-        self.heartbeat_on(&tx, owner, now_ms())?;
-        append_one(&tx, first)?;
-        tx.prepare_cached("UPDATE sessions SET owner_id = ?2 WHERE session_id = ?1")
-            .and_then(|mut st| st.execute(params![first.session_id.as_str(), owner.as_str()]))
-            .map_err(db_err)?;
+        self.ensure_owner(&tx, owner, now_ms())?;
+        if !append_owned(&tx, first, Some(owner))? {
+            tx.prepare_cached("UPDATE sessions SET owner_id = ?2 WHERE session_id = ?1")
+                .and_then(|mut st| st.execute(params![first.session_id.as_str(), owner.as_str()]))
+                .map_err(db_err)?;
+        }
         tx.commit().map_err(db_err)?;
         Ok(LeaseResult::Acquired { taken_over: None })
     }

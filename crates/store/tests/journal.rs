@@ -579,3 +579,55 @@ fn group_commit_shares_transactions() {
         8 * 51
     );
 }
+
+#[test]
+fn a_new_session_takes_its_lease_and_refreshes_a_stale_owner_row() {
+    let (_d, p) = db();
+    let j = SqliteJournal::open(&p, Durability::Normal).unwrap();
+    let other = SqliteJournal::open(&p, Durability::Normal).unwrap();
+    let owner = OwnerId::new("o-1");
+    // Stale heartbeat: a new session's write brings it up to date, so the lease holds.
+    j.register_owner(
+        &owner,
+        &current_host(),
+        std::process::id(),
+        now_ms() - 31_000,
+    )
+    .unwrap();
+    for n in 1..=3u8 {
+        let s = sid(n);
+        let first = append1(&s, vec![rec(&s, 1, spawned())], Phase::Queued, 0);
+        assert_eq!(
+            j.append_new_leased(&first, &owner).unwrap(),
+            LeaseResult::Acquired { taken_over: None }
+        );
+        assert_eq!(j.session(&s).unwrap().unwrap().owner, Some(owner.clone()));
+        assert!(matches!(
+            other.acquire_lease(&s, &OwnerId::new("o-2")).unwrap(),
+            LeaseResult::Busy { .. }
+        ));
+    }
+}
+
+#[test]
+fn background_checkpoints_keep_every_record() {
+    let (_d, p) = db();
+    {
+        let j = SqliteJournal::open(&p, Durability::Normal).unwrap();
+        j.checkpoint_in_background().unwrap();
+        for n in 1..=200u8 {
+            let s = sid(n);
+            j.append(&[append1(&s, vec![rec(&s, 1, spawned())], Phase::Queued, 0)])
+                .unwrap();
+            j.append(&[append1(&s, vec![rec(&s, 2, spawned())], Phase::Running, 0)])
+                .unwrap();
+        }
+        for n in 1..=200u8 {
+            assert_eq!(j.read(&sid(n), 1).unwrap().len(), 2);
+        }
+    }
+    let j = SqliteJournal::open(&p, Durability::Normal).unwrap();
+    for n in 1..=200u8 {
+        assert_eq!(j.session(&sid(n)).unwrap().unwrap().last_seq, 2);
+    }
+}
