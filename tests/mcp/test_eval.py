@@ -297,3 +297,25 @@ async def test_eval_provider_answers_are_cached_and_resample_asks_again():
             assert len(fake.requests) == 6 and fresh["stats"]["auto"]["cache_hits"] == 0
             await ok(s, "alc_eval", {**args, "cache": False})
             assert len(fake.requests) == 9
+
+
+async def test_eval_takes_the_project_run_defaults_and_reports_lib_path_warnings():
+    """`alc_eval` without an answerer uses the server project's `[run] answerer`, and its
+    report carries the project's `lib_path_warnings` (as alc_run and alc_advice do)."""
+    with tempfile.TemporaryDirectory(prefix="alc-evalproj-") as proj:
+        with open(os.path.join(proj, "alc.toml"), "w") as f:
+            f.write('[run]\nanswerer = "scripted:answers.jsonl"\n\n[packages]\ncot = "9.9.9"\n')
+        with open(os.path.join(proj, "answers.jsonl"), "w") as f:
+            f.write('{"match": "2+2", "response": "4"}\n{"default": "from the project"}\n')
+        async with server(extra_env={"ALC_PROJECT_ROOT": proj}) as s:
+            r = await ok(s, "alc_eval", {"strategy": "echo", "dataset": DATASET[:2]})
+            assert r["status"] == "completed", r
+            cases = r["result"]["cases"]
+            assert [(c["case_id"], c["passed"], c["output"]) for c in cases] == [
+                ("add", True, "4"), ("mul", False, "from the project")], cases
+            w = r["lib_path_warnings"]
+            assert any("'cot'" in x and "9.9.9" in x for x in w), w
+            # An explicit answerer still wins over the project's.
+            r = await ok(s, "alc_eval", {"strategy": "echo", "dataset": DATASET[:1],
+                                        "script": [{"default": "5"}]})
+            assert r["result"]["cases"][0]["passed"] is False, r

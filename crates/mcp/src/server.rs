@@ -1923,13 +1923,16 @@ impl AlcServer {
         if concurrency == Some(0) {
             return Err(ToolError::invalid("`concurrency` must be at least 1"));
         }
-        // The answerer: `answerer` / `script`, else (resume) the recorded one, else the
-        // configured default; the host default becomes `provider` when one is configured.
+        // The answerer: `answerer` / `script`, else (resume) the recorded one, else
+        // `ALC_ANSWERER`, the project's `[run] answerer`, the server's default; the host
+        // default becomes `provider` when one is configured.
+        let run_defaults = packages::run_defaults(self.pkg_env().project_root.as_deref());
         let given = a.str("answerer")?;
         let script = a.decoded("script");
         let default = std::env::var("ALC_ANSWERER")
             .ok()
             .filter(|s| !s.trim().is_empty())
+            .or(run_defaults.answerer)
             .unwrap_or_else(|| self.inner.options.default_answerer.clone());
         let recorded = resumed.as_ref().map(|r| r.record().answerer.clone());
         let name: Option<String> = match (given, &script) {
@@ -1941,7 +1944,7 @@ impl AlcServer {
         };
         let model = match &resumed {
             Some(r) => r.record().plan.model.clone(),
-            None => a.str("model")?.map(str::to_string),
+            None => a.str("model")?.map(str::to_string).or(run_defaults.model),
         };
         let session_answerer =
             self.parse_answerer(name.as_deref(), script, model.as_deref(), None)?;
@@ -2019,6 +2022,7 @@ impl AlcServer {
                 evals::begin_run(&env, record, &mut warnings).await?
             }
         };
+        let lib_path_warnings = packages::lib_path_warnings(self.pkg_env(), "");
         let Some(answerer) = answerer else {
             let host_eval = evals::HostEval::new(run, judge, warnings.clone())?;
             let wait = self.wait_of(a.u64("wait_ms")?);
@@ -2026,6 +2030,7 @@ impl AlcServer {
             if !warnings.is_empty() && out.get("warnings").is_none() {
                 out["warnings"] = json!(warnings);
             }
+            packages::add_lib_path_warnings(&mut out, lib_path_warnings);
             return Ok(out);
         };
         let judge = judge.unwrap_or_else(|| answerer.clone());
@@ -2067,7 +2072,9 @@ impl AlcServer {
         if let Some(t) = task {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
         }
-        out
+        let mut out = out?;
+        packages::add_lib_path_warnings(&mut out, lib_path_warnings);
+        Ok(out)
     }
 
     /// Runs the next case of a host-answered eval until its first pause (a case that ends
