@@ -851,7 +851,9 @@ impl Engine {
         };
         let mut rx = cell.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut polled = false;
+        // Poll (rather than await) the transitions of the first `SETTLE_SPIN`: a step
+        // passes through several (queued, running, paused), each a change of `rx`.
+        let poll_until = Instant::now() + SETTLE_SPIN;
         loop {
             let settled = {
                 let st = cell.state.lock();
@@ -874,11 +876,9 @@ impl Engine {
             if self.inner.stopped.load(Ordering::Acquire) {
                 return Err(WaitError::ShuttingDown);
             }
-            if !polled {
-                polled = true;
-                if poll_changed(&rx, SETTLE_SPIN) {
-                    continue;
-                }
+            let now = Instant::now();
+            if now < poll_until && poll_changed(&mut rx, poll_until - now) {
+                continue;
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => continue,
@@ -1065,11 +1065,16 @@ fn enqueue(inner: &Inner, cell: Arc<SessionCell>) {
 const SETTLE_SPIN: Duration = Duration::from_micros(30);
 
 /// Polls `rx` for a change for up to `limit`; true if one came.
-fn poll_changed(rx: &tokio::sync::watch::Receiver<u64>, limit: Duration) -> bool {
+fn poll_changed(rx: &mut tokio::sync::watch::Receiver<u64>, limit: Duration) -> bool {
     let until = Instant::now() + limit;
     loop {
-        if rx.has_changed().unwrap_or(true) {
-            return true;
+        match rx.has_changed() {
+            Ok(true) => {
+                rx.borrow_and_update();
+                return true;
+            }
+            Ok(false) => {}
+            Err(_) => return true,
         }
         if Instant::now() >= until {
             return false;
