@@ -437,7 +437,8 @@ pub trait Journal: Send + Sync + 'static {
     /// acquired when free, already held by `owner`, or held by a void lease (heartbeat older than
     /// 30 s, or a dead process on this host); otherwise busy.
     fn acquire_lease(&self, id: &SessionId, owner: &OwnerId) -> Result<LeaseResult, JournalError>;
-    /// Clears the lease of `id` if `owner` holds it (no-op otherwise).
+    /// Clears the lease of `id` if `owner` holds it (no-op otherwise). An `append` whose row
+    /// update is terminal releases the lease by itself, in the same write.
     fn release_lease(&self, id: &SessionId, owner: &OwnerId) -> Result<(), JournalError>;
     /// Registers `owner` for this process (host, pid) or renews its heartbeat.
     fn heartbeat(&self, owner: &OwnerId) -> Result<(), JournalError>;

@@ -1321,9 +1321,7 @@ fn after_transition(
             let _ = inner.journal.delete(&old);
         }
     }
-    if effects.terminal && inner.durable {
-        let _ = inner.journal.release_lease(&cell.id, &inner.owner);
-    }
+    // A terminal transition's append released the lease (`Journal::release_lease`).
     if effects.removed {
         inner.table.remove(&cell.id);
         if inner.durable {

@@ -2,7 +2,7 @@
 
 use alc_core::{
     Journal, JournalError, JournalRecord, LeaseResult, OwnerId, RowFilter, SessionAppend,
-    SessionId, SessionRow,
+    SessionId, SessionRow, SessionStatus,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -75,6 +75,9 @@ impl Journal for MemoryJournal {
                 Some(r) => {
                     r.updated_at = row.updated_at;
                     r.status = row.status();
+                    if r.status == SessionStatus::Terminal {
+                        r.owner = None;
+                    }
                     r.phase = row.phase;
                     r.round = row.round;
                     r.last_seq = last_seq;

@@ -364,7 +364,9 @@ fn append_owned(
         tx.prepare_cached(
             "UPDATE sessions SET updated_at = ?2, status = ?3, phase = ?4, round = ?5, last_seq = ?6, \
              labels = COALESCE(?7, labels), outcome = COALESCE(?8, outcome), \
-             metrics = COALESCE(?9, metrics) WHERE session_id = ?1",
+             metrics = COALESCE(?9, metrics), \
+             owner_id = CASE WHEN ?3 = 'terminal' THEN NULL ELSE owner_id END \
+             WHERE session_id = ?1",
         )
         .and_then(|mut st| {
             st.execute(params![
@@ -398,7 +400,9 @@ fn append_owned(
                 labels.unwrap_or_else(|| "{}".to_string()),
                 outcome,
                 metrics,
-                owner.map(OwnerId::as_str)
+                owner
+                    .filter(|_| row.status() != SessionStatus::Terminal)
+                    .map(OwnerId::as_str)
             ])
         })
         .map_err(db_err)?;

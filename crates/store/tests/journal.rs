@@ -631,3 +631,31 @@ fn background_checkpoints_keep_every_record() {
         assert_eq!(j.session(&sid(n)).unwrap().unwrap().last_seq, 2);
     }
 }
+
+#[test]
+fn a_terminal_append_releases_the_lease() {
+    let (_d, p) = db();
+    for j in journals(&p) {
+        let s = sid(3);
+        new_session(j.as_ref(), &s);
+        let me = OwnerId::new("o-terminal");
+        assert_eq!(
+            j.acquire_lease(&s, &me).unwrap(),
+            LeaseResult::Acquired { taken_over: None }
+        );
+        // A further open append keeps it; the terminal one clears it in the same write.
+        j.append(&[append1(&s, vec![], Phase::Running, 1)]).unwrap();
+        assert_eq!(j.session(&s).unwrap().unwrap().owner, Some(me.clone()));
+        let outcome = RecordBody::Outcome {
+            outcome: Box::new(Outcome::Completed {
+                value: serde_json::json!(1),
+            }),
+            metrics: Box::default(),
+        };
+        j.append(&[append1(&s, vec![rec(&s, 2, outcome)], Phase::Completed, 1)])
+            .unwrap();
+        let row = j.session(&s).unwrap().unwrap();
+        assert_eq!(row.status, SessionStatus::Terminal);
+        assert_eq!(row.owner, None);
+    }
+}
