@@ -128,14 +128,11 @@ fn start(workers: usize) -> Engine {
     Engine::start_blocking(config, services).expect("engine starts")
 }
 
-/// An engine journaling to the SQLite database at `db` (`synchronous=NORMAL`).
-fn start_sqlite(db: &std::path::Path, workers: usize) -> Engine {
+/// An engine with `config` journaling to the SQLite database at `db`
+/// (`synchronous=NORMAL`), `alc.state` in the same database.
+fn start_sqlite(db: &std::path::Path, config: EngineConfig) -> Engine {
     let journal =
         alc_store::SqliteJournal::open(db, alc_core::Durability::Normal).expect("journal opens");
-    let config = EngineConfig {
-        workers,
-        ..EngineConfig::default()
-    };
     let services = HostServices {
         modules: Arc::new(NoModules),
         state: Arc::new(journal.state_store()),
@@ -259,7 +256,7 @@ async fn paused_memory(n: usize, sqlite: bool) -> serde_json::Value {
     let engine = if sqlite {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
-        start_sqlite(&dir.join("alc.db"), 0)
+        start_sqlite(&dir.join("alc.db"), EngineConfig::default())
     } else {
         start(0)
     };
@@ -298,20 +295,11 @@ async fn evicted_memory(n: usize) -> serde_json::Value {
     let dir = std::env::temp_dir().join(format!("alc-bench-evicted-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let journal = alc_store::SqliteJournal::open(dir.join("alc.db"), alc_core::Durability::Normal)
-        .expect("journal opens");
     let config = EngineConfig {
         idle_ttl_ms: 500,
         ..EngineConfig::default()
     };
-    let services = HostServices {
-        modules: Arc::new(NoModules),
-        state: Arc::new(journal.state_store()),
-        state_shares_journal: true,
-        ..HostServices::default()
-    };
-    let engine =
-        Engine::start_with_journal(config, Arc::new(journal), services).expect("engine starts");
+    let engine = start_sqlite(&dir.join("alc.db"), config);
     let all_evicted = |engine: &Engine| {
         let engine = engine.clone();
         async move {
@@ -533,7 +521,13 @@ async fn replay_throughput(steps: usize) -> serde_json::Value {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let db = dir.join("alc.db");
-    let start_durable = || start_sqlite(&db, 1);
+    let start_durable = || {
+        let config = EngineConfig {
+            workers: 1,
+            ..EngineConfig::default()
+        };
+        start_sqlite(&db, config)
+    };
     let a = start_durable();
     let mut s = spec("for i = 1, 1e9 do alc.llm('p' .. i) end");
     s.ctx = json!({"budget": {"max_llm_calls": 1_000_000_000u64}});

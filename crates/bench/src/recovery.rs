@@ -14,14 +14,13 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alc_core::{
-    Answer, Answers, Durability, EngineConfig, Outcome, Phase, Program, QueryId, Recovery,
-    SessionId, SessionSpec, UntilPause,
+    Answer, Answers, EngineConfig, Outcome, Phase, Program, QueryId, Recovery, SessionId,
+    SessionSpec, UntilPause,
 };
-use alc_engine::{Engine, HostServices, ListFilter, NoModules, ShutdownMode};
+use alc_engine::{Engine, ListFilter, ShutdownMode};
 use serde_json::json;
 
 /// The hidden subcommand the benchmark runs in its child process.
@@ -35,18 +34,11 @@ fn expected_value(i: u64) -> serde_json::Value {
 }
 
 fn start_engine(db: &Path, recovery: Recovery) -> Engine {
-    let journal = alc_store::SqliteJournal::open(db, Durability::Normal).expect("journal opens");
     let config = EngineConfig {
         recovery,
         ..EngineConfig::default()
     };
-    let services = HostServices {
-        modules: Arc::new(NoModules),
-        state: Arc::new(journal.state_store()),
-        state_shares_journal: true,
-        ..HostServices::default()
-    };
-    Engine::start_with_journal(config, Arc::new(journal), services).expect("engine starts")
+    crate::start_sqlite(db, config)
 }
 
 /// Child process: spawns `n` sessions, waits until each is paused, writes

@@ -7,7 +7,7 @@ mod common;
 use common::{fake, one_json, stderr, tmp_dir};
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use alc_llm::fake::FakeResponse;
 use serde_json::Value;
@@ -17,26 +17,10 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-/// `alc` with a fresh home, no answerer, model, provider or project variables, run from
-/// `cwd`.
+/// `common::alc`, run from `cwd`.
 fn alc(home: &Path, cwd: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_alc"));
-    for v in [
-        "ALC_ANSWERER",
-        "ALC_MODEL",
-        "ALC_PROVIDER",
-        "ALC_PROJECT_ROOT",
-        "ALC_PACKAGES_PATH",
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "ANTHROPIC_API_KEY",
-        "ANTHROPIC_BASE_URL",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("ALC_HOME", home);
+    let mut c = common::alc(home);
     c.current_dir(cwd);
-    c.stdin(Stdio::null());
     c
 }
 

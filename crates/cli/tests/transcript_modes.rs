@@ -7,24 +7,14 @@ mod common;
 use common::tmp_dir;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// `common::alc` with `env` added.
 fn alc(home: &Path, env: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_alc"));
-    for v in [
-        "ALC_ANSWERER",
-        "ALC_PROJECT_ROOT",
-        "ALC_LOG_LEVEL",
-        "OPENAI_API_KEY",
-    ] {
-        c.env_remove(v);
-    }
+    let mut c = common::alc(home);
     c.envs(env.iter().copied());
-    c.env("ALC_HOME", home);
-    c.current_dir(home);
-    c.stdin(Stdio::null());
     c
 }
 

@@ -12,33 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use alc_core::{
-    Answer, Answers, AskStatus, BudgetLimits, EngineConfig, PendingQuery, QueryRequest, Terminal,
-    TokenSource, TokenUsage, UntilPause,
+    Answer, Answers, AskStatus, PendingQuery, QueryRequest, Terminal, TokenSource, TokenUsage,
+    UntilPause,
 };
 use alc_engine::{Engine, HostServices, ManualClock, PackageRoots};
 use common::*;
 use serde_json::json;
-
-fn eng_with(config: EngineConfig, mods: PackageRoots) -> Engine {
-    let services = HostServices {
-        modules: Arc::new(mods),
-        clock: Arc::new(ManualClock::new(1_700_000_000_000)),
-        ..HostServices::default()
-    };
-    Engine::start_blocking(config, services).expect("engine starts")
-}
-
-fn base_config() -> EngineConfig {
-    EngineConfig {
-        workers: 2,
-        default_budget: BudgetLimits::default(),
-        ..EngineConfig::default()
-    }
-}
-
-fn eng() -> Engine {
-    eng_with(base_config(), PackageRoots::default())
-}
 
 /// The repository's `packages/` directory (holds the bundled packages such as `cot`).
 fn bundled_dir() -> PathBuf {

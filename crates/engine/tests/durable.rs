@@ -98,6 +98,23 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// One pause's unanswered queries, answered; returns the acknowledged (round, query id)s.
+/// Spawns `spec` (seed 1) on `engine`, answers its first pause, checks that it pauses
+/// again on round 2, and shuts the engine down with the session left paused.
+async fn second_pause_then_drain(engine: Engine, mut spec: SessionSpec) -> SessionId {
+    spec.seed = Some(1);
+    let id = engine.spawn(spec).await.unwrap();
+    let UntilPause::Paused { snapshot } = engine.run_until_pause(&id, HANG).await.unwrap() else {
+        panic!("expected a pause")
+    };
+    answer_pause(&engine, &id, &snapshot).await;
+    let UntilPause::Paused { snapshot } = engine.run_until_pause(&id, HANG).await.unwrap() else {
+        panic!("expected a second pause")
+    };
+    assert_eq!(snapshot.round, 2);
+    engine.shutdown(ShutdownMode::Drain).await;
+    id
+}
+
 async fn answer_pause(
     engine: &Engine,
     id: &SessionId,
@@ -444,22 +461,11 @@ fn changed_package_source_is_a_divergence_with_both_prompts() {
     let rt = rt();
     rt.block_on(async {
         let a = durable_engine(&db, T_A, package("first: describe the sky"));
-        let mut spec = SessionSpec::new(Program::Package {
+        let spec = SessionSpec::new(Program::Package {
             name: "strat".into(),
             entry: "run".into(),
         });
-        spec.seed = Some(1);
-        let id = a.spawn(spec).await.unwrap();
-        let UntilPause::Paused { snapshot } = a.run_until_pause(&id, HANG).await.unwrap() else {
-            panic!("expected a pause")
-        };
-        answer_pause(&a, &id, &snapshot).await;
-        let UntilPause::Paused { snapshot } = a.run_until_pause(&id, HANG).await.unwrap() else {
-            panic!("expected a second pause")
-        };
-        assert_eq!(snapshot.round, 2);
-        a.shutdown(ShutdownMode::Drain).await;
-        drop(a);
+        let id = second_pause_then_drain(a, spec).await;
 
         let b = durable_engine(&db, T_A, package("first: describe the sea"));
         // Unhosted state comes from the journal.
@@ -1469,22 +1475,11 @@ fn data_file_across_restart(replayed: &str) -> (alc_core::Terminal, Vec<alc_core
     let rt = rt();
     rt.block_on(async {
         let a = durable_engine(&db, T_A, modules());
-        let mut spec = SessionSpec::new(Program::Code {
+        let spec = SessionSpec::new(Program::Code {
             source: DATA_FILE_SCRIPT.to_string(),
             name: Some("data".into()),
         });
-        spec.seed = Some(1);
-        let id = a.spawn(spec).await.unwrap();
-        let UntilPause::Paused { snapshot } = a.run_until_pause(&id, HANG).await.unwrap() else {
-            panic!("expected a pause")
-        };
-        answer_pause(&a, &id, &snapshot).await;
-        let UntilPause::Paused { snapshot } = a.run_until_pause(&id, HANG).await.unwrap() else {
-            panic!("expected a second pause")
-        };
-        assert_eq!(snapshot.round, 2);
-        a.shutdown(ShutdownMode::Drain).await;
-        drop(a);
+        let id = second_pause_then_drain(a, spec).await;
 
         std::fs::write(pk.join("data.txt"), replayed).unwrap();
         let b = durable_engine(&db, T_A, modules());

@@ -7,34 +7,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alc_core::{BudgetLimits, EngineConfig, LimitOverrides, Program, SessionSpec, Terminal};
-use alc_engine::{Engine, HostServices, ManualClock, PackageRoots};
+use alc_engine::{Engine, PackageRoots};
 use common::*;
 use serde_json::json;
-
-fn eng_with(config: EngineConfig, mods: PackageRoots) -> Engine {
-    let services = HostServices {
-        modules: Arc::new(mods),
-        clock: Arc::new(ManualClock::new(1_700_000_000_000)),
-        ..HostServices::default()
-    };
-    Engine::start_blocking(config, services).expect("engine starts")
-}
-
-fn base_config() -> EngineConfig {
-    EngineConfig {
-        workers: 2,
-        default_budget: BudgetLimits::default(),
-        ..EngineConfig::default()
-    }
-}
-
-fn eng() -> Engine {
-    eng_with(base_config(), PackageRoots::default())
-}
 
 fn eng_pk(mods: PackageRoots) -> Engine {
     eng_with(base_config(), mods)

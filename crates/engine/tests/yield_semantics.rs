@@ -7,36 +7,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use alc_core::{
-    Answer, Answers, BudgetLimits, EngineConfig, LlmQuery, PendingQuery, QueryRequest, UntilPause,
-};
-use alc_engine::{Engine, HostServices, ManualClock, PackageRoots};
+use alc_core::{Answer, Answers, EngineConfig, LlmQuery, PendingQuery, QueryRequest, UntilPause};
+use alc_engine::{Engine, PackageRoots};
 use common::*;
 use serde_json::json;
-
-/// A two-worker engine with a frozen clock, no default budget and the given packages.
-fn eng_with(config: EngineConfig, mods: PackageRoots) -> Engine {
-    let services = HostServices {
-        modules: Arc::new(mods),
-        clock: Arc::new(ManualClock::new(1_700_000_000_000)),
-        ..HostServices::default()
-    };
-    Engine::start_blocking(config, services).expect("engine starts")
-}
-
-fn base_config() -> EngineConfig {
-    EngineConfig {
-        workers: 2,
-        default_budget: BudgetLimits::default(),
-        ..EngineConfig::default()
-    }
-}
-
-fn eng() -> Engine {
-    eng_with(base_config(), PackageRoots::default())
-}
 
 fn llm(q: &PendingQuery) -> &LlmQuery {
     match &q.request {

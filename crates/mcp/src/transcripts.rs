@@ -1042,16 +1042,19 @@ mod tests {
         drop(t);
         let t = Transcripts::open(&path).unwrap();
         assert!(t.has_session("s-1").unwrap());
-        let v: i64 = t
-            .conn()
+        assert_eq!(schema_version(&t), SCHEMA_VERSION);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// The transcripts schema version recorded in the database.
+    fn schema_version(t: &Transcripts) -> i64 {
+        t.conn()
             .query_row(
                 "SELECT version FROM schema_version WHERE component = 'transcripts'",
                 [],
                 |r| r.get(0),
             )
-            .unwrap();
-        assert_eq!(v, SCHEMA_VERSION);
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+            .unwrap()
     }
 
     /// A snapshot of `id` in `phase`, paused on one LLM query when `paused`.
@@ -1197,15 +1200,7 @@ mod tests {
         t.record_snapshot(&snapshot(id, "completed", None), None);
         let d = t.detail(id, 0).unwrap().unwrap();
         assert_eq!(d["transcript"][0]["prompt_chars"], "PROMPT TEXT".len());
-        let v: i64 = t
-            .conn()
-            .query_row(
-                "SELECT version FROM schema_version WHERE component = 'transcripts'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(v, SCHEMA_VERSION);
+        assert_eq!(schema_version(&t), SCHEMA_VERSION);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alc_core::{
-    Answer, Answers, EngineConfig, PendingQuery, Program, QueryRequest, SessionId, SessionSpec,
-    Terminal, UntilPause,
+    Answer, Answers, BudgetLimits, EngineConfig, PendingQuery, Program, QueryRequest, SessionId,
+    SessionSpec, Terminal, UntilPause,
 };
-use alc_engine::{Engine, HostServices, ModuleSource, PackageRoots};
+use alc_engine::{Engine, HostServices, ManualClock, ModuleSource, PackageRoots};
 
 /// Hang detector for waits in tests (never a performance assertion).
 pub const HANG: Duration = Duration::from_secs(60);
@@ -34,6 +34,30 @@ pub fn engine_config(config: EngineConfig, modules: Arc<dyn ModuleSource>) -> En
 /// A two-worker engine without packages.
 pub fn engine() -> Engine {
     engine_with(2, Arc::new(PackageRoots::default()))
+}
+
+/// An engine with `config`, the given packages and a clock frozen at 1700000000 s.
+pub fn eng_with(config: EngineConfig, mods: PackageRoots) -> Engine {
+    let services = HostServices {
+        modules: Arc::new(mods),
+        clock: Arc::new(ManualClock::new(1_700_000_000_000)),
+        ..HostServices::default()
+    };
+    Engine::start_blocking(config, services).expect("engine starts")
+}
+
+/// Two workers and no default budget.
+pub fn base_config() -> EngineConfig {
+    EngineConfig {
+        workers: 2,
+        default_budget: BudgetLimits::default(),
+        ..EngineConfig::default()
+    }
+}
+
+/// `eng_with(base_config())` without packages.
+pub fn eng() -> Engine {
+    eng_with(base_config(), PackageRoots::default())
 }
 
 /// A spec running inline `code` with `ctx`.
