@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver};
 
 /// Commits of the writing connection between two background checkpoints.
-const COMMITS_PER_CHECKPOINT: u32 = 256;
+const COMMITS_PER_CHECKPOINT: u32 = 64;
 
 /// Log size (pages) at which the writing connection still checkpoints by itself, should
 /// the background thread fall behind.

@@ -1,18 +1,12 @@
 //! The transcript writer: writes queued by the recorder and the tools are committed by one
 //! background thread, all writes waiting at that moment in one transaction (group commit).
 //! No request waits for a transcript write, and a burst of events costs one commit. The
-//! thread lets writes gather for up to [`LINGER`] before it commits (at once when a reader
-//! flushes or the writer closes): back-to-back requests then share one commit instead of
-//! paying one each, and transcripts of a process that is killed lose at most the writes of
-//! that window (the journal still holds every session's records).
+//! thread commits as soon as it is woken: transcripts of a process that is killed lose
+//! only the writes of that instant.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-/// How long queued writes may wait for others before they are committed.
-const LINGER: Duration = Duration::from_millis(5);
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -27,8 +21,6 @@ struct Queue {
     queued: u64,
     /// Writes applied (committed or failed) since the start.
     done: u64,
-    /// Callers waiting in [`Writer::flush`]: the thread commits without lingering.
-    flushing: u32,
     closing: bool,
 }
 
@@ -84,11 +76,6 @@ impl Writer {
     pub(super) fn flush(&self) {
         let mut q = lock(&self.shared.queue);
         let target = q.queued;
-        if q.done >= target {
-            return;
-        }
-        q.flushing += 1;
-        self.shared.work.notify_one();
         while q.done < target {
             q = self
                 .shared
@@ -96,7 +83,6 @@ impl Writer {
                 .wait(q)
                 .unwrap_or_else(|e| e.into_inner());
         }
-        q.flushing -= 1;
     }
 }
 
@@ -121,18 +107,6 @@ fn run(s: &Shared) {
             }
             if q.writes.is_empty() {
                 return;
-            }
-            let until = Instant::now() + LINGER;
-            while q.flushing == 0 && !q.closing {
-                let now = Instant::now();
-                if now >= until {
-                    break;
-                }
-                q = s
-                    .work
-                    .wait_timeout(q, until - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
             }
             std::mem::take(&mut q.writes)
         };
@@ -203,23 +177,6 @@ mod tests {
         w.flush();
         assert_eq!(count(&conn), 100);
         assert!(lock(&conn).is_autocommit(), "no transaction left open");
-    }
-
-    #[test]
-    fn lingering_writes_are_committed_without_a_flush() {
-        let conn = table();
-        let w = Writer::start(conn.clone()).unwrap();
-        w.push(Box::new(|c| {
-            c.execute("INSERT INTO t (x) VALUES (7)", []).map(|_| ())
-        }));
-        // The commit comes after `LINGER`; the generous bound only detects a hang.
-        let give_up = Instant::now() + Duration::from_secs(10);
-        while count(&conn) == 0 {
-            assert!(Instant::now() < give_up, "queued write never committed");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(count(&conn), 1);
-        drop(w);
     }
 
     #[test]
