@@ -41,26 +41,23 @@ end
 local stdlib_loaded = false
 local raw_rawget = rawget
 local raw_next = next
-local install_stdlib = P.install_stdlib
 local raw_rawset = rawset
-local function load_stdlib()
-  if not stdlib_loaded then
-    stdlib_loaded = true
-    local built = {}
-    install_stdlib(built)
-    for k, v in raw_next, built do
-      if raw_rawget(alc, k) == nil then raw_rawset(alc, k, v) end
-    end
+-- `__index` loads the rest on its first call; `__pairs` calls it for that (one function
+-- less in every VM).
+local function index(t, k)
+  if stdlib_loaded then return nil end
+  stdlib_loaded = true
+  local built = {}
+  host.install_stdlib(built, P)
+  for name, v in raw_next, built do
+    if raw_rawget(alc, name) == nil then raw_rawset(alc, name, v) end
   end
+  return raw_rawget(t, k)
 end
 setmetatable(alc, {
-  __index = function(t, k)
-    if stdlib_loaded then return nil end
-    load_stdlib()
-    return raw_rawget(t, k)
-  end,
+  __index = index,
   __pairs = function(t)
-    load_stdlib()
+    index(t)
     return raw_next, t, nil
   end,
 })

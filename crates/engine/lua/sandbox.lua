@@ -6,15 +6,17 @@
 -- the entry function the engine turns into the session's root coroutine.
 --
 -- Only what every session needs is built here. The shims most sessions never call
--- (coroutine resume/wrap/close, `load`, output, files, dates, `require`, trusted mode)
--- live in `sandbox_more.lua`, loaded on their first use through small forwarding
--- functions, so a paused session does not carry them (engine.md §5.7).
+-- (coroutine resume/wrap/yield/close, `xpcall`, `load`, output, files, dates, clock,
+-- environment, argument-less reseeding, `require`, trusted mode) live in
+-- `sandbox_more.lua`, loaded on their first use through small forwarding functions, so a
+-- paused session does not carry them (engine.md §5.7).
 --
 -- Yield kinds (engine.md §4.4, §13 note 2): a host request yields `(HOST, token)`, a
 -- user `coroutine.yield` yields `(USER, ...)`, a hook preemption yields nothing at all.
-local P = ...
+-- `P` is the private table shared with the engine and the other chunks; `HOST` and
+-- `USER` are the yield tags.
+local P, HOST, USER = ...
 
-local HOST, USER = P.HOST, P.USER
 local host = P.host
 
 local raw_yield = coroutine.yield
@@ -30,34 +32,24 @@ local raw_type = type
 local raw_select = select
 local raw_rawget = rawget
 local raw_getmetatable = getmetatable
-local raw_randomseed = math.randomseed
 -- Stock functions of the base and package libraries trusted mode restores (the other
 -- libraries can be opened afresh).
 local raw_loadfile, raw_searchpath = loadfile, package.searchpath
 local tointeger = math.tointeger
 
 local aborting = host.aborting
-local enter = host.enter
-
--- The root coroutine of the session; set by `entry`.
-local MAIN = nil
 
 -- The chain of user coroutines resumed through the shims (engine.md §4.3): a host
 -- request may pause only when no frame in it was resumed from a context that cannot
 -- yield. Such frames are counted in the VM host (one C call per update: a preemption can
--- fall between two Lua instructions, never inside a C function).
-local block, unblock, blocked = host.block, host.unblock, host.blocked
+-- fall between two Lua instructions, never inside a C function; `sandbox_more.lua` updates
+-- the count).
+local blocked = host.blocked
 
 local function can_host_yield()
   return raw_isyieldable() and blocked() == 0
 end
 P.can_host_yield = can_host_yield
-
--- To-be-closed guards, run on every exit path, errors included (engine.md §13 note 3: a
--- leaked count would block every later host-yield). Both also tell the engine which
--- coroutine runs again (the hook is armed per thread).
-local UNBLOCK = raw_setmetatable({}, { __close = function() unblock() enter((raw_running())) end })
-local RESTORE = raw_setmetatable({}, { __close = function() enter((raw_running())) end })
 
 -- Re-raises an error caught while the VM is aborting, so nothing can swallow an abort.
 local function rethrow_if_aborting(ok, ...)
@@ -67,14 +59,6 @@ end
 
 pcall = function(f, ...)
   return rethrow_if_aborting(raw_pcall(f, ...))
-end
-
-xpcall = function(f, msgh, ...)
-  local function guarded(e)
-    if aborting() then return e end
-    return msgh(e)
-  end
-  return rethrow_if_aborting(raw_xpcall(f, guarded, ...))
 end
 
 -- Stock argument errors for the shims, so no engine-internal name or position leaks.
@@ -109,21 +93,24 @@ debug = nil
 local more -- the loader of the rest, below
 
 -- A forwarder to `more()[name]`, called in tail position so error levels and tracebacks
--- see the script's frames, not the forwarder's. All forwarders share one prototype.
+-- see the script's frames, not the forwarder's. All forwarders share one prototype; the
+-- names are those of the field the forwarder fills where one is free (a string every VM
+-- already holds).
 local function forward(name)
   return function(...) return more()[name](...) end
 end
 
 load = forward("load")
+xpcall = forward("xpcall")
 print = forward("print")
 warn = forward("warn")
 
 -- The standard files: the handles exist from the start, their methods come with the rest.
 local shim_files = {}
 local file_mt = {
-  __index = forward("file_method"),
+  __index = forward("__index"),
   __name = "FILE*",
-  __tostring = function(f) return "file (" .. shim_files[f] .. ")" end,
+  __tostring = forward("__tostring"),
 }
 local stdout = raw_setmetatable({}, file_mt)
 local stderr = raw_setmetatable({}, file_mt)
@@ -132,23 +119,22 @@ shim_files[stdout], shim_files[stderr] = "stdout", "stderr"
 -- The stock `io` library is not opened: its file functions are not available here, and
 -- the sandbox's `io` holds only these.
 io = {
-  stdout = stdout, stderr = stderr, write = forward("io_write"), type = forward("io_type"),
-  open = forward("io_open"), flush = forward("io_flush"),
+  stdout = stdout, stderr = stderr, write = forward("write"), type = forward("type"),
+  open = forward("open"), flush = forward("flush"),
 }
 package.loaded.io = io
 
-os.time = forward("os_time")
-os.date = forward("os_date")
-os.clock = function() return host.clock("os_clock") end
-os.getenv = function(name) return host.getenv(name) end
+os.time = forward("time")
+os.date = forward("date")
+os.clock = forward("clock")
+os.getenv = forward("getenv")
 os.execute, os.remove, os.rename, os.exit, os.tmpname, os.setlocale = nil, nil, nil, nil, nil, nil
 
--- Randomness: seeded per session; an argument-less reseed takes the next value of the
--- session's derived seed stream.
-math.randomseed = function(...)
-  if raw_select("#", ...) == 0 then return raw_randomseed(host.next_seed()) end
-  return raw_randomseed(...)
-end
+-- Randomness: seeded per session (the engine seeds through `P.randomseed`, the stock
+-- function); an argument-less reseed takes the next value of the session's derived seed
+-- stream (`sandbox_more.lua`).
+P.randomseed = math.randomseed
+math.randomseed = forward("randomseed")
 
 -- Module loading: only through the engine's resolver (lua-api.md §1.8).
 package.path, package.cpath = "", ""
@@ -159,10 +145,11 @@ package.loaded.debug = nil
 -- with this chunk, in the order it unpacks them (an array: no key strings to keep alive in
 -- every VM).
 local K = {
-  P, HOST, USER, host, raw_loadfile, raw_searchpath, raw_yield, raw_running, raw_pcall,
-  raw_error, raw_load, raw_setmetatable, raw_tostring, raw_type, raw_select, raw_rawget,
-  tointeger, aborting, enter, block, can_host_yield, UNBLOCK, RESTORE, check_arg, stdout,
-  shim_files,
+  P, raw_loadfile, raw_searchpath, raw_yield, raw_running, raw_pcall, raw_error, raw_load,
+  raw_setmetatable, raw_tostring, raw_type, raw_select, raw_rawget, tointeger, aborting,
+  raw_xpcall, check_arg, stdout, shim_files, rethrow_if_aborting,
+  false, -- [21]: the root coroutine of the session, set by `entry`
+  HOST, USER,
 }
 local MORE = nil
 function more()
@@ -176,12 +163,9 @@ end
 
 coroutine.resume = forward("resume")
 coroutine.wrap = forward("wrap")
-coroutine.yield = function(...)
-  if raw_running() == MAIN then
-    raw_error("attempt to yield from outside a coroutine", 0)
-  end
-  return raw_yield(USER, ...)
-end
+-- Only a coroutine resumed through the shims above can yield to its user, so this one
+-- lives with them.
+coroutine.yield = forward("yield")
 coroutine.close = forward("close")
 
 package.searchers = {
@@ -221,7 +205,7 @@ end
 
 --- The body of the session's root coroutine.
 function P.entry(main, ...)
-  MAIN = raw_running()
+  K[21] = raw_running()
   return settle_root(raw_xpcall(main, on_error, ...))
 end
 

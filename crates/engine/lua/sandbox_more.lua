@@ -1,20 +1,24 @@
--- The part of the session sandbox most sessions never use: coroutine resume/wrap/close,
--- `load`, `print`/`warn` and the standard files, read-only data files, `os.time` and
--- `os.date`, `require`, and trusted mode.
+-- The part of the session sandbox most sessions never use: coroutine resume/wrap/yield/
+-- close, `xpcall`, `load`, `print`/`warn` and the standard files, read-only data files,
+-- `os.time`, `os.date`, `os.clock`, `os.getenv`, argument-less `math.randomseed`,
+-- `require`, and trusted mode.
 --
 -- `sandbox.lua` loads this chunk on the first call of one of its forwarders and hands it
--- the raw functions and guards it captured before any user code ran (`K`, an array in
--- the order unpacked below). Returns the table of implementations the forwarders call.
+-- the raw functions it captured before any user code ran (`K`, an array in the order
+-- unpacked below; `K[21]`, the session's root coroutine, is set later and read where
+-- used). Returns the table of implementations the forwarders call, each under the name
+-- its forwarder passes.
 local K = ...
 
--- Fresh copies of stock libraries (the script may have changed the global ones); `K[4]`
--- is the host table.
-local stock_table = K[4].stock_lib("table")
+-- Fresh copies of stock libraries (the script may have changed the global ones); `K[1]`
+-- is the core's private table `P`.
+local stock_table = K[1].host.stock_lib("table")
 
-local P, HOST, USER, host, raw_loadfile, raw_searchpath, raw_yield, raw_running, raw_pcall,
-  raw_error, raw_load, raw_setmetatable, raw_tostring, raw_type, raw_select, raw_rawget,
-  tointeger, aborting, enter, block, can_host_yield, UNBLOCK, RESTORE, check_arg, stdout,
-  shim_files = stock_table.unpack(K, 1, 26)
+local P, raw_loadfile, raw_searchpath, raw_yield, raw_running, raw_pcall, raw_error, raw_load,
+  raw_setmetatable, raw_tostring, raw_type, raw_select, raw_rawget, tointeger, aborting,
+  raw_xpcall, check_arg, stdout, shim_files, rethrow_if_aborting = stock_table.unpack(K, 1, 20)
+local HOST, USER, host, can_host_yield = K[22], K[23], P.host, P.can_host_yield
+local enter, block, unblock = host.enter, host.block, host.unblock
 
 local stock_co, stock_io, stock_os = host.stock_lib("coroutine"), host.stock_lib("io"),
   host.stock_lib("os")
@@ -24,6 +28,36 @@ local raw_date, raw_iotype = stock_os.date, stock_io.type
 local concat, pack, unpack = stock_table.concat, stock_table.pack, stock_table.unpack
 
 local M = {}
+
+-- To-be-closed guards, run on every exit path, errors included (engine.md §13 note 3: a
+-- leaked count would block every later host-yield). Both also tell the engine which
+-- coroutine runs again (the hook is armed per thread).
+local UNBLOCK = raw_setmetatable({}, { __close = function() unblock() enter((raw_running())) end })
+local RESTORE = raw_setmetatable({}, { __close = function() enter((raw_running())) end })
+
+function M.xpcall(f, msgh, ...)
+  local function guarded(e)
+    if aborting() then return e end
+    return msgh(e)
+  end
+  return rethrow_if_aborting(raw_xpcall(f, guarded, ...))
+end
+
+function M.yield(...)
+  if raw_running() == K[21] then
+    raw_error("attempt to yield from outside a coroutine", 0)
+  end
+  return raw_yield(USER, ...)
+end
+
+function M.randomseed(...)
+  if raw_select("#", ...) == 0 then return P.randomseed(host.next_seed()) end
+  return P.randomseed(...)
+end
+
+function M.clock() return host.clock("os_clock") end
+function M.getenv(name) return host.getenv(name) end
+function M.__tostring(f) return "file (" .. shim_files[f] .. ")" end
 
 local function raw_resume_tracked(co, ...)
   if can_host_yield() then
@@ -145,12 +179,12 @@ function std_methods.lines() raw_error("bad file descriptor", 2) end
 function std_methods.read() return nil, "bad file descriptor", 9 end
 function std_methods.seek() return nil, "Illegal seek", 29 end
 
-function M.file_method(f, k)
+function M.__index(f, k)
   if shim_files[f] == nil then return nil end
   return std_methods[k]
 end
-function M.io_write(...) return stdout:write(...) end
-function M.io_flush() return true end
+function M.write(...) return stdout:write(...) end
+function M.flush() return true end
 
 -- Read-only handles over package data files (lua-api.md §1.3): the host reads the whole
 -- file (size-capped, journaled by digest) and the handle serves reads from that string.
@@ -328,13 +362,13 @@ local function new_data_file(content)
   return f
 end
 
-function M.io_type(obj)
+function M.type(obj)
   if shim_files[obj] then return "file" end
   local st = data_files[obj]
   if st ~= nil then return st.closed and "closed file" or "file" end
   return raw_iotype(obj)
 end
-function M.io_open(...)
+function M.open(...)
   local path, mode = ...
   local n = raw_select("#", ...)
   local tp = raw_type(path)
@@ -374,7 +408,7 @@ local function date_field(t, key, default)
   return i
 end
 
-function M.os_time(t)
+function M.time(t)
   if t == nil then return host.clock("os_time") end
   if raw_type(t) ~= "table" then
     raw_error("bad argument #1 to 'time' (table expected, got " .. raw_type(t) .. ")", 2)
@@ -384,7 +418,7 @@ function M.os_time(t)
     + date_field(t, "sec", 0)
 end
 
-function M.os_date(fmt, t)
+function M.date(fmt, t)
   fmt = fmt or "%c"
   if raw_type(fmt) == "string" and fmt:sub(1, 1) ~= "!" then fmt = "!" .. fmt end
   if t == nil then t = host.clock("os_date") end

@@ -1285,6 +1285,10 @@ pub fn host_table(lua: &Lua) -> mlua::Result<Table> {
 /// Creates the host function `name` of [`host_table`], or `None` for an unknown name.
 fn host_fn(lua: &Lua, name: &str) -> mlua::Result<Option<Function>> {
     let f = match name {
+        // The rest of the `alc` library, built on first access (alc.lua): `alc` is the
+        // table to fill, `p` the sandbox's private table.
+        "install_stdlib" => lua
+            .create_function(|lua, (alc, p): (Table, Table)| crate::stdlib::install(lua, &alc, &p)),
         // The sandbox's coroutine shims report every switch, so the hook can be armed on the
         // thread that actually runs (see `hook`).
         "enter" => lua.create_function(|_, co: mlua::Thread| {

@@ -153,17 +153,12 @@ impl VmBase {
         let lua = Lua::new_with(libs, LuaOptions::default())?;
         crate::json::JsonMarks::install(&lua)?;
         let p = lua.create_table()?;
-        p.raw_set("HOST", tag(&HOST_TAG))?;
-        p.raw_set("USER", tag(&USER_TAG))?;
         p.raw_set("host", host::host_table(&lua)?)?;
-        let p: Table = crate::prelude::load(&lua, Prelude::Sandbox)?.call(p)?;
-        let private = p.clone();
-        p.raw_set(
-            "install_stdlib",
-            lua.create_function(move |lua, alc: Table| {
-                crate::stdlib::install(lua, &alc, &private)
-            })?,
-        )?;
+        let p: Table = crate::prelude::load(&lua, Prelude::Sandbox)?.call((
+            p,
+            tag(&HOST_TAG),
+            tag(&USER_TAG),
+        ))?;
         let alc: Table = crate::prelude::load(&lua, Prelude::Alc)?.call(p.clone())?;
         lua.globals().raw_set("alc", alc)?;
         Ok(VmBase { lua, private: p })
@@ -271,9 +266,9 @@ impl VmSet {
                 ctx_value
             };
             lua.globals().raw_set("ctx", ctx_value.clone())?;
-            // Seed the stock generator with the session seed (lua-api.md §1.6).
-            let math: Table = lua.globals().raw_get("math")?;
-            let randomseed: Function = math.raw_get("randomseed")?;
+            // Seed the stock generator with the session seed (lua-api.md §1.6); the sandbox
+            // keeps the stock `math.randomseed` as `P.randomseed`.
+            let randomseed: Function = p.raw_get("randomseed")?;
             randomseed.call::<()>(init.seed as i64)?;
             if init.services.trusted {
                 let enable: Function = p.raw_get("enable_trusted")?;
