@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import alc_bin  # noqa: E402
+from rawclient import RawServer  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -29,25 +28,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def main(n: int, call: str) -> None:
-    home = tempfile.mkdtemp(prefix="alc-cpu-")
-    p = subprocess.Popen([alc_bin(), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, env={**os.environ, "ALC_HOME": home}, bufsize=0)
-    next_id = 0
-
-    def rpc(method: str, params: dict | None = None) -> dict:
-        nonlocal next_id
-        next_id += 1
-        msg = {"jsonrpc": "2.0", "id": next_id, "method": method}
-        if params is not None:
-            msg["params"] = params
-        p.stdin.write((json.dumps(msg) + "\n").encode())
-        while True:
-            r = json.loads(p.stdout.readline())
-            if r.get("id") == next_id:
-                return r
-
-    def tool(name: str, args: dict) -> dict:
-        return rpc("tools/call", {"name": name, "arguments": args})["result"]["structuredContent"]
+    server = RawServer("bench_cpu")
+    rpc, tool, pid = server.rpc, server.tool, server.proc.pid
 
     def once() -> None:
         if call == "ping":
@@ -59,17 +41,13 @@ def main(n: int, call: str) -> None:
             r = tool("alc_continue", {"session_id": sid, "query_id": "q-0", "response": "a"})
             assert r["status"] == "completed", r
 
-    rpc("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                       "clientInfo": {"name": "bench_cpu", "version": "1"}})
-    p.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
     for _ in range(50):
         once()
-    cpu0, t0 = cpu_seconds(p.pid), time.perf_counter()
+    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
     for _ in range(n):
         once()
-    wall, cpu = time.perf_counter() - t0, cpu_seconds(p.pid) - cpu0
-    p.stdin.close()
-    p.wait(timeout=30)
+    wall, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
+    server.close()
     print(json.dumps({
         "binary": alc_bin(),
         "call": call if call != "continue" else "run + continue",

@@ -22,6 +22,7 @@ import anyio
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import alc_bin, connect, payload  # noqa: E402
+from rawclient import RawServer  # noqa: E402
 
 
 def summary(samples: list[float]) -> dict:
@@ -63,32 +64,8 @@ async def main(n: int) -> None:
 
 
 def main_raw(n: int) -> None:
-    import subprocess
-    import tempfile
-
-    home = tempfile.mkdtemp(prefix="alc-rt-")
-    p = subprocess.Popen([alc_bin(), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, env={**os.environ, "ALC_HOME": home}, bufsize=0)
-    next_id = 0
-
-    def call(method: str, params: dict | None = None) -> dict:
-        nonlocal next_id
-        next_id += 1
-        msg = {"jsonrpc": "2.0", "id": next_id, "method": method}
-        if params is not None:
-            msg["params"] = params
-        p.stdin.write((json.dumps(msg) + "\n").encode())
-        while True:
-            r = json.loads(p.stdout.readline())
-            if r.get("id") == next_id:
-                return r
-
-    def tool(name: str, args: dict) -> dict:
-        return call("tools/call", {"name": name, "arguments": args})["result"]["structuredContent"]
-
-    call("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                        "clientInfo": {"name": "bench_roundtrip", "version": "1"}})
-    p.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+    server = RawServer("bench_roundtrip")
+    call, tool = server.rpc, server.tool
 
     def timed(f) -> list[float]:
         for _ in range(20):
@@ -110,8 +87,7 @@ def main_raw(n: int) -> None:
         r = tool("alc_continue", {"session_id": sid, "query_id": "q-0", "response": "a"})
         cont.append(time.perf_counter() - t)
         assert r["status"] == "completed", r
-    p.stdin.close()
-    p.wait(timeout=30)
+    server.close()
     print(json.dumps({
         "binary": alc_bin(),
         "client": "raw",

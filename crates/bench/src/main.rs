@@ -300,33 +300,28 @@ async fn evicted_memory(n: usize) -> serde_json::Value {
         ..EngineConfig::default()
     };
     let engine = start_sqlite(&dir.join("alc.db"), config);
-    let all_evicted = |engine: &Engine| {
+    // Spawns `count` sessions paused in `alc.llm` and waits until all are evicted.
+    let pause_and_evict = |engine: &Engine, count: usize| {
         let engine = engine.clone();
         async move {
+            let mut ids = Vec::with_capacity(count);
+            for _ in 0..count {
+                ids.push(engine.spawn(spec("return alc.llm('hi')")).await.unwrap());
+            }
+            for id in &ids {
+                wait_paused(&engine, id).await;
+            }
             let until = Instant::now() + Duration::from_secs(300);
             while engine.stats().sessions > 0 && Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            ids
         }
     };
-    let mut warm = Vec::new();
-    for _ in 0..100 {
-        warm.push(engine.spawn(spec("return alc.llm('hi')")).await.unwrap());
-    }
-    for id in &warm {
-        wait_paused(&engine, id).await;
-    }
-    all_evicted(&engine).await;
+    pause_and_evict(&engine, 100).await;
     let rss1 = rss_bytes();
     let anon1 = rss_anon_bytes();
-    let mut ids = Vec::with_capacity(n);
-    for _ in 0..n {
-        ids.push(engine.spawn(spec("return alc.llm('hi')")).await.unwrap());
-    }
-    for id in &ids {
-        wait_paused(&engine, id).await;
-    }
-    all_evicted(&engine).await;
+    let ids = pause_and_evict(&engine, n).await;
     let rss2 = rss_bytes();
     let anon2 = rss_anon_bytes();
     let per = (rss2.saturating_sub(rss1)) as f64 / n as f64 / 1024.0;

@@ -269,37 +269,34 @@ impl SqliteJournal {
         owner: &OwnerId,
         now: i64,
     ) -> Result<(), JournalError> {
-        conn.prepare_cached(
-            "INSERT INTO owners (owner_id, host, pid, started_at, heartbeat_at) \
-             VALUES (?1, ?2, ?3, ?4, ?4) \
-             ON CONFLICT (owner_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at \
-             WHERE heartbeat_at < excluded.heartbeat_at - ?5",
-        )
-        .and_then(|mut st| {
-            st.execute(params![
-                owner.as_str(),
-                self.host,
-                self.pid,
-                now,
-                OWNER_FRESH_MS
-            ])
-        })
-        .map_err(db_err)?;
-        Ok(())
+        self.upsert_owner(conn, owner, now, Some(OWNER_FRESH_MS))
     }
 
+    /// Inserts the owner's row or sets its heartbeat to `now`.
     fn heartbeat_on(
         &self,
         conn: &Connection,
         owner: &OwnerId,
         now: i64,
     ) -> Result<(), JournalError> {
+        self.upsert_owner(conn, owner, now, None)
+    }
+
+    /// The owner row's upsert; with `fresh_ms`, a heartbeat younger than that is kept.
+    fn upsert_owner(
+        &self,
+        conn: &Connection,
+        owner: &OwnerId,
+        now: i64,
+        fresh_ms: Option<i64>,
+    ) -> Result<(), JournalError> {
         conn.prepare_cached(
             "INSERT INTO owners (owner_id, host, pid, started_at, heartbeat_at) \
              VALUES (?1, ?2, ?3, ?4, ?4) \
-             ON CONFLICT (owner_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+             ON CONFLICT (owner_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at \
+             WHERE ?5 IS NULL OR heartbeat_at < excluded.heartbeat_at - ?5",
         )
-        .and_then(|mut st| st.execute(params![owner.as_str(), self.host, self.pid, now]))
+        .and_then(|mut st| st.execute(params![owner.as_str(), self.host, self.pid, now, fresh_ms]))
         .map_err(db_err)?;
         Ok(())
     }

@@ -1,0 +1,46 @@
+"""A bare newline-delimited JSON-RPC client for `alc serve` (no Python SDK on the path),
+shared by the benchmark scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+
+from conftest import alc_bin
+
+
+class RawServer:
+    """`alc serve` as a subprocess with its own home, initialized and ready for calls."""
+
+    def __init__(self, client_name: str) -> None:
+        home = tempfile.mkdtemp(prefix="alc-raw-")
+        self.proc = subprocess.Popen(
+            [alc_bin(), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, env={**os.environ, "ALC_HOME": home}, bufsize=0)
+        self.next_id = 0
+        self.rpc("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                "clientInfo": {"name": client_name, "version": "1"}})
+        self.proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+
+    def rpc(self, method: str, params: dict | None = None) -> dict:
+        """Sends one request and returns its response (other messages are skipped)."""
+        self.next_id += 1
+        msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
+        if params is not None:
+            msg["params"] = params
+        self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+        while True:
+            r = json.loads(self.proc.stdout.readline())
+            if r.get("id") == self.next_id:
+                return r
+
+    def tool(self, name: str, args: dict) -> dict:
+        """Calls a tool and returns its `structuredContent`."""
+        return self.rpc("tools/call", {"name": name, "arguments": args})["result"]["structuredContent"]
+
+    def close(self) -> None:
+        """Closes stdin and waits for the server to exit."""
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
