@@ -18,24 +18,25 @@ use std::time::Duration;
 use alc_core::{Durability, EngineConfig, Program, SessionSpec};
 use alc_engine::{Engine, HostServices, NoModules};
 
-/// mimalloc (as in the `alc` binary), counting live bytes.
+/// The `alc` binary's allocator, counting live bytes.
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
-// SAFETY: every call is forwarded unchanged to mimalloc; the counter has no effect on it.
+// SAFETY: every call is forwarded unchanged to the `alc` allocator; the counter has no
+// effect on it.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        mimalloc::MiMalloc.alloc(l)
+        alc_alloc::Allocator.alloc(l)
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        mimalloc::MiMalloc.dealloc(p, l)
+        alc_alloc::Allocator.dealloc(p, l)
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
-        mimalloc::MiMalloc.realloc(p, l, n)
+        alc_alloc::Allocator.realloc(p, l, n)
     }
 }
 

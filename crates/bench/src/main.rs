@@ -20,7 +20,7 @@ mod recovery;
 
 /// The allocator of the `alc` binary, so the figures are the ones users get.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alc_alloc::Allocator = alc_alloc::Allocator;
 
 struct Options {
     /// Run only this part (`paused`, `evicted`, `resume`, `spawn`, `cancel`, `fib`,

@@ -16,11 +16,11 @@ mod sessions_cmd;
 
 use std::process::ExitCode;
 
-/// mimalloc: a session VM is hundreds of small allocations; a size-class allocator makes
-/// spawning faster and a paused session smaller than the system allocator does
-/// (docs/benchmarks.md).
+/// mimalloc, sized for Lua's allocations (`alc-alloc`): a session VM is hundreds of small
+/// allocations; a size-class allocator makes spawning faster and a paused session smaller
+/// than the system allocator does (docs/benchmarks.md).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alc_alloc::Allocator = alc_alloc::Allocator;
 
 use clap::{Parser, Subcommand};
 

@@ -7,10 +7,16 @@ use alc_core::{
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
+/// One session's row and records. Boxed in the map: a paused session's entry is a few
+/// hundred bytes, and an unboxed map would keep that much empty for each free slot.
+struct Entry {
+    row: SessionRow,
+    records: Vec<JournalRecord>,
+}
+
 #[derive(Default)]
 struct Inner {
-    rows: HashMap<SessionId, SessionRow>,
-    records: HashMap<SessionId, Vec<JournalRecord>>,
+    sessions: HashMap<SessionId, Box<Entry>>,
 }
 
 /// A journal kept in memory: same validation as [`SqliteJournal`](crate::SqliteJournal)
@@ -34,7 +40,7 @@ impl MemoryJournal {
 impl std::fmt::Debug for MemoryJournal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryJournal")
-            .field("sessions", &self.lock().rows.len())
+            .field("sessions", &self.lock().sessions.len())
             .finish()
     }
 }
@@ -47,7 +53,7 @@ impl Journal for MemoryJournal {
         for a in batch {
             let l = last
                 .entry(&a.session_id)
-                .or_insert_with(|| g.rows.get(&a.session_id).map_or(0, |r| r.last_seq));
+                .or_insert_with(|| g.sessions.get(&a.session_id).map_or(0, |e| e.row.last_seq));
             for (i, r) in a.records.iter().enumerate() {
                 let expected = *l + 1 + i as u64;
                 if r.seq != expected || r.session_id != a.session_id {
@@ -61,7 +67,26 @@ impl Journal for MemoryJournal {
             *l += a.records.len() as u64;
         }
         for a in batch {
-            let recs = g.records.entry(a.session_id.clone()).or_default();
+            let row = &a.row;
+            let e = g.sessions.entry(a.session_id.clone()).or_insert_with(|| {
+                Box::new(Entry {
+                    row: SessionRow {
+                        session_id: a.session_id.clone(),
+                        created_at: a.records.first().map_or(row.updated_at, |r| r.at),
+                        updated_at: row.updated_at,
+                        status: row.status(),
+                        phase: row.phase,
+                        round: row.round,
+                        last_seq: 0,
+                        owner: None,
+                        labels: BTreeMap::new(),
+                        outcome: None,
+                        metrics: None,
+                    },
+                    records: Vec::new(),
+                })
+            });
+            let recs = &mut e.records;
             // Exactly sized while short: most sessions hold a handful of records, and a
             // doubling vector of 500-byte records would keep a third of it empty. Longer
             // ones grow by doubling as usual.
@@ -69,47 +94,23 @@ impl Journal for MemoryJournal {
                 recs.reserve_exact(a.records.len());
             }
             recs.extend(a.records.iter().cloned());
-            let last_seq = recs.len() as u64;
-            let row = &a.row;
-            match g.rows.get_mut(&a.session_id) {
-                Some(r) => {
-                    r.updated_at = row.updated_at;
-                    r.status = row.status();
-                    if r.status == SessionStatus::Terminal {
-                        r.owner = None;
-                    }
-                    r.phase = row.phase;
-                    r.round = row.round;
-                    r.last_seq = last_seq;
-                    if let Some(l) = &row.labels {
-                        r.labels = l.clone();
-                    }
-                    if let Some(o) = &row.outcome {
-                        r.outcome = Some(o.clone());
-                    }
-                    if let Some(m) = &row.metrics {
-                        r.metrics = Some(m.clone());
-                    }
-                }
-                None => {
-                    let created_at = a.records.first().map_or(row.updated_at, |r| r.at);
-                    g.rows.insert(
-                        a.session_id.clone(),
-                        SessionRow {
-                            session_id: a.session_id.clone(),
-                            created_at,
-                            updated_at: row.updated_at,
-                            status: row.status(),
-                            phase: row.phase,
-                            round: row.round,
-                            last_seq,
-                            owner: None,
-                            labels: row.labels.clone().unwrap_or_else(BTreeMap::new),
-                            outcome: row.outcome.clone(),
-                            metrics: row.metrics.clone(),
-                        },
-                    );
-                }
+            let r = &mut e.row;
+            r.last_seq = recs.len() as u64;
+            r.updated_at = row.updated_at;
+            r.status = row.status();
+            if r.status == SessionStatus::Terminal {
+                r.owner = None;
+            }
+            r.phase = row.phase;
+            r.round = row.round;
+            if let Some(l) = &row.labels {
+                r.labels = l.clone();
+            }
+            if let Some(o) = &row.outcome {
+                r.outcome = Some(o.clone());
+            }
+            if let Some(m) = &row.metrics {
+                r.metrics = Some(m.clone());
             }
         }
         Ok(())
@@ -117,21 +118,28 @@ impl Journal for MemoryJournal {
 
     fn read(&self, id: &SessionId, from_seq: u64) -> Result<Vec<JournalRecord>, JournalError> {
         let g = self.lock();
-        Ok(g.records
+        Ok(g.sessions
             .get(id)
-            .map(|v| v.iter().filter(|r| r.seq >= from_seq).cloned().collect())
+            .map(|e| {
+                e.records
+                    .iter()
+                    .filter(|r| r.seq >= from_seq)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
     fn session(&self, id: &SessionId) -> Result<Option<SessionRow>, JournalError> {
-        Ok(self.lock().rows.get(id).cloned())
+        Ok(self.lock().sessions.get(id).map(|e| e.row.clone()))
     }
 
     fn open_sessions(&self, filter: &RowFilter) -> Result<Vec<SessionRow>, JournalError> {
         let g = self.lock();
         let mut rows: Vec<SessionRow> = g
-            .rows
+            .sessions
             .values()
+            .map(|e| &e.row)
             .filter(|r| filter.matches(r))
             .cloned()
             .collect();
@@ -144,10 +152,10 @@ impl Journal for MemoryJournal {
 
     fn acquire_lease(&self, id: &SessionId, owner: &OwnerId) -> Result<LeaseResult, JournalError> {
         let mut g = self.lock();
-        match g.rows.get_mut(id) {
+        match g.sessions.get_mut(id) {
             None => Ok(LeaseResult::NotFound),
-            Some(r) => {
-                let prev = r.owner.replace(owner.clone());
+            Some(e) => {
+                let prev = e.row.owner.replace(owner.clone());
                 Ok(LeaseResult::Acquired {
                     taken_over: prev.filter(|p| p != owner),
                 })
@@ -157,9 +165,9 @@ impl Journal for MemoryJournal {
 
     fn release_lease(&self, id: &SessionId, owner: &OwnerId) -> Result<(), JournalError> {
         let mut g = self.lock();
-        if let Some(r) = g.rows.get_mut(id) {
-            if r.owner.as_ref() == Some(owner) {
-                r.owner = None;
+        if let Some(e) = g.sessions.get_mut(id) {
+            if e.row.owner.as_ref() == Some(owner) {
+                e.row.owner = None;
             }
         }
         Ok(())
@@ -171,8 +179,7 @@ impl Journal for MemoryJournal {
 
     fn delete(&self, id: &SessionId) -> Result<(), JournalError> {
         let mut g = self.lock();
-        g.rows.remove(id);
-        g.records.remove(id);
+        g.sessions.remove(id);
         Ok(())
     }
 
