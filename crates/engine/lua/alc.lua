@@ -12,7 +12,6 @@ local can_host_yield = P.can_host_yield
 local raw_error = error
 
 local alc = {}
-local mark_array = host.mark_array
 
 function alc.llm(prompt, opts)
   local token, err = host.request_llm(prompt, opts, can_host_yield())
@@ -27,7 +26,7 @@ function alc.llm_batch(items)
   if token == nil then raw_error(err, 0) end
   local texts, failure = host_yield(token)
   if failure ~= nil then raw_error(failure, 0) end
-  return mark_array(texts)
+  return host.mark_array(texts)
 end
 
 function alc.log(level, msg)

@@ -150,8 +150,8 @@ impl VmBase {
             | StdLib::UTF8
             | StdLib::MATH
             | StdLib::PACKAGE;
+        // The JSON null sentinel and array marks are installed on first use (`json.rs`).
         let lua = Lua::new_with(libs, LuaOptions::default())?;
-        crate::json::JsonMarks::install(&lua)?;
         let p = lua.create_table()?;
         p.raw_set("host", host::host_table(&lua)?)?;
         let p: Table = crate::prelude::load(&lua, Prelude::Sandbox)?.call((
