@@ -242,8 +242,8 @@ pub struct SessionCore {
     pub cancel: Option<(CancelReason, i64)>,
     /// First abort cause of the running step.
     pub abort: Option<AbortCause>,
-    /// Terminal outcome.
-    pub outcome: Option<Outcome>,
+    /// Terminal outcome (boxed: most sessions held in memory are not terminal).
+    pub outcome: Option<Box<Outcome>>,
     /// Metrics.
     pub metrics: SessionMetrics,
     /// Token contributions per source.
@@ -253,7 +253,7 @@ pub struct SessionCore {
     /// Labels.
     pub labels: BTreeMap<String, String>,
     /// `code` or `package`.
-    pub program_kind: String,
+    pub program_kind: Box<str>,
     /// Creation time.
     pub created_at: i64,
     /// Time of the last transition.
@@ -507,7 +507,7 @@ impl SessionCore {
             tokens: TokenLedger::default(),
             budget,
             labels,
-            program_kind: program_kind.clone(),
+            program_kind: program_kind.clone().into_boxed_str(),
             created_at: now,
             updated_at: now,
             last_activity_at: now,
@@ -563,7 +563,7 @@ impl SessionCore {
             tokens,
             budget: a.budget,
             labels: a.labels,
-            program_kind: a.program_kind,
+            program_kind: a.program_kind.into_boxed_str(),
             created_at: a.created_at,
             updated_at: now,
             last_activity_at: now,
@@ -613,11 +613,11 @@ impl SessionCore {
             created_at: self.created_at,
             updated_at: self.updated_at,
             last_activity_at: self.last_activity_at,
-            program_kind: self.program_kind.clone(),
+            program_kind: self.program_kind.to_string(),
             labels: self.labels.clone(),
             pending: self.pending.as_ref().map(PendingState::to_batch),
             cancel: self.cancel.as_ref().map(|(r, _)| r.clone()),
-            outcome: self.outcome.clone(),
+            outcome: self.outcome.as_deref().cloned(),
             metrics: self.metrics.clone(),
             budget: self.budget_status(),
             last_event_seq: self.events.last_seq(),
@@ -653,7 +653,7 @@ impl SessionCore {
     pub fn terminal(&self) -> Option<Terminal> {
         Some(Terminal {
             session_id: self.id.clone(),
-            outcome: self.outcome.clone()?,
+            outcome: self.outcome.as_deref()?.clone(),
             metrics: self.metrics.clone(),
             ended_at: self.ended_at.unwrap_or(self.updated_at),
         })
@@ -692,7 +692,7 @@ impl SessionCore {
         self.slot = SlotState::Dropped;
         self.ended_at = Some(now);
         self.metrics.elapsed_ms = ms_between(self.created_at, now);
-        self.outcome = Some(outcome.clone());
+        self.outcome = Some(Box::new(outcome.clone()));
         self.set_phase(fx, now, outcome.phase());
         self.emit(
             fx,

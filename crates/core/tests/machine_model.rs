@@ -799,7 +799,7 @@ fn run(inputs: Vec<(TIn, u16)>) -> Result<(), TestCaseError> {
         // I6 terminal event exactly once and last.
         prop_assert_eq!(ev.terminal_seen, core.phase.is_terminal());
         // I7.
-        if let Some(Outcome::Cancelled { reason, .. }) = &core.outcome {
+        if let Some(Outcome::Cancelled { reason, .. }) = core.outcome.as_deref() {
             prop_assert_eq!(Some(reason), first_cancel.as_ref());
             prop_assert_eq!(Some(reason), model.cancelled_with.as_ref());
         }

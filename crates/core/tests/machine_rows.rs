@@ -421,7 +421,7 @@ fn cancel_rows() {
     .unwrap();
     assert_eq!(fx.ack, Some(Ack::Cancel(CancelAck::Cancelled)));
     assert!(fx.drop_vm);
-    match c.outcome.as_ref().unwrap() {
+    match c.outcome.as_deref().unwrap() {
         Outcome::Cancelled {
             phase_before,
             requested_at,
@@ -464,7 +464,7 @@ fn cancel_rows() {
         1400,
     )
     .unwrap();
-    match c.outcome.as_ref().unwrap() {
+    match c.outcome.as_deref().unwrap() {
         Outcome::Cancelled {
             reason,
             phase_before,
@@ -496,7 +496,7 @@ fn deadline_and_cpu_rows() {
     )
     .unwrap();
     assert!(matches!(
-        c.outcome,
+        c.outcome.as_deref(),
         Some(Outcome::Failed {
             kind: FailureKind::Timeout,
             ..
@@ -506,7 +506,7 @@ fn deadline_and_cpu_rows() {
     let mut c = spawn();
     apply(&mut c, Input::Deadline, 1200).unwrap();
     assert!(matches!(
-        c.outcome,
+        c.outcome.as_deref(),
         Some(Outcome::Failed {
             kind: FailureKind::Timeout,
             ..
@@ -524,7 +524,7 @@ fn deadline_and_cpu_rows() {
     )
     .unwrap();
     assert!(matches!(
-        c.outcome,
+        c.outcome.as_deref(),
         Some(Outcome::Failed {
             kind: FailureKind::EngineError,
             ..
@@ -541,7 +541,7 @@ fn deadline_and_cpu_rows() {
     )
     .unwrap();
     assert!(matches!(
-        c.outcome,
+        c.outcome.as_deref(),
         Some(Outcome::Failed {
             kind: FailureKind::JournalError,
             ..
@@ -588,7 +588,7 @@ fn preempt_failed_budget_idle_and_ask_timeout() {
     )
     .unwrap();
     assert_eq!(
-        c.outcome.as_ref().unwrap().failure_wire_code(),
+        c.outcome.as_deref().unwrap().failure_wire_code(),
         Some("provider_error")
     );
 
@@ -596,7 +596,7 @@ fn preempt_failed_budget_idle_and_ask_timeout() {
     let mut c = spawn();
     pause(&mut c, (0..11).map(|i| llm(q(i), "p")).collect(), 2000);
     assert!(matches!(
-        c.outcome,
+        c.outcome.as_deref(),
         Some(Outcome::Failed {
             kind: FailureKind::BudgetExceeded,
             ..
@@ -614,7 +614,7 @@ fn preempt_failed_budget_idle_and_ask_timeout() {
     pause(&mut c, vec![llm(q(0), "p")], 2000);
     apply(&mut c, Input::IdleTtl { durable: false }, 9000).unwrap();
     assert!(matches!(
-        c.outcome,
+        c.outcome.as_deref(),
         Some(Outcome::Cancelled {
             reason: CancelReason {
                 code: CancelCode::Expired,

@@ -176,7 +176,7 @@ fn row_of(core: &SessionCore, now: i64) -> RowUpdate {
         round: core.round,
         updated_at: now,
         labels: None,
-        outcome: core.outcome.clone(),
+        outcome: core.outcome.as_deref().cloned(),
         metrics: Some(core.metrics.clone()),
     }
 }
@@ -186,7 +186,7 @@ fn outcome_record(core: &SessionCore, now: i64) -> Option<PendingRecord> {
         vm: 0,
         at: now,
         body: RecordBody::Outcome {
-            outcome: Box::new(o.clone()),
+            outcome: o.clone(),
             metrics: Box::new(core.metrics.clone()),
         },
     })
@@ -595,7 +595,7 @@ impl Engine {
         if row.status == SessionStatus::Terminal {
             core.phase = row.phase;
             core.pending = None;
-            core.outcome = row.outcome.clone();
+            core.outcome = row.outcome.clone().map(Box::new);
             core.ended_at = Some(row.updated_at);
         }
         let now = now_ms(inner);
@@ -1650,7 +1650,7 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
         Err(_) => return,
     };
     if let (Some(d), Some(alc_core::Outcome::Failed { divergence, .. })) =
-        (divergence, st.core.outcome.as_mut())
+        (divergence, st.core.outcome.as_deref_mut())
     {
         *divergence = Some(d);
     }

@@ -101,8 +101,9 @@ pub struct VmHost {
     pub budget: BudgetView,
     /// Output of the current step.
     pub buffer: StepBuffer,
-    /// Request prepared by the last validator, keyed by token.
-    pub pending: Option<(u64, HostRequest)>,
+    /// Request prepared by the last validator, keyed by token (boxed: it is set only
+    /// between a validator and its yield, and the host stays within a smaller size class).
+    pub pending: Option<Box<(u64, HostRequest)>>,
     next_token: u64,
     io_lines: [String; 2],
     seed_stream: u64,
@@ -668,7 +669,7 @@ impl VmHost {
     fn stash(&mut self, request: HostRequest) -> u64 {
         let token = self.next_token;
         self.next_token += 1;
-        self.pending = Some((token, request));
+        self.pending = Some(Box::new((token, request)));
         token
     }
 

@@ -139,3 +139,33 @@ impl SessionTable {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod size_budget {
+    //! Every hosted session holds one cell and (while its VM lives) one VM host, so their
+    //! sizes are part of the paused-session memory in docs/benchmarks.md. The binaries'
+    //! allocator rounds a block up to its size class; these keep both records within the
+    //! class they were measured in (a field more should box something rarely set).
+
+    /// mimalloc's size classes just above 1 KiB: 1,024 and 1,280 bytes.
+    const CLASS_1K: usize = 1024;
+    const CLASS_1K25: usize = 1280;
+
+    #[test]
+    fn a_session_cell_fits_its_size_class() {
+        // `Arc` adds its two counters in front of the cell.
+        let arc_inner =
+            2 * std::mem::size_of::<usize>() + std::mem::size_of::<super::SessionCell>();
+        assert!(
+            arc_inner <= CLASS_1K25,
+            "Arc<SessionCell> is {arc_inner} bytes"
+        );
+    }
+
+    #[test]
+    fn a_vm_host_fits_its_size_class() {
+        // mlua keeps the host as a boxed value in the VM's app data.
+        let host = std::mem::size_of::<crate::host::VmHost>();
+        assert!(host <= CLASS_1K, "VmHost is {host} bytes");
+    }
+}

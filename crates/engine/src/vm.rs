@@ -991,7 +991,7 @@ impl VmSet {
                 Some(Value::Integer(t)) => *t as u64,
                 _ => return engine_failure("host-yield without a request token"),
             };
-            let request = host::with_host(&self.lua, |h| match h.pending.take() {
+            let request = host::with_host(&self.lua, |h| match h.pending.take().map(|b| *b) {
                 Some((t, r)) if t == token => Some(r),
                 _ => None,
             });
