@@ -62,30 +62,38 @@ impl JsonMarks {
     ///
     /// Idempotent: a second call on the same VM keeps the existing sentinel and marks.
     pub fn install(lua: &Lua) -> mlua::Result<()> {
-        if matches!(lua.named_registry_value::<Value>(NULL_KEY)?, Value::Nil) {
-            let null = lua.create_userdata(JsonNull)?;
-            lua.set_named_registry_value(NULL_KEY, null)?;
-        }
-        if matches!(lua.named_registry_value::<Value>(MARKS_KEY)?, Value::Nil) {
-            let marks = lua.create_table()?;
-            let meta = lua.create_table()?;
-            meta.raw_set("__mode", "k")?;
-            marks.set_metatable(Some(meta))?;
-            lua.set_named_registry_value(MARKS_KEY, marks)?;
-        }
-        Ok(())
+        install_null(lua)?;
+        install_marks(lua)
     }
 }
 
-fn ensure_installed(lua: &Lua) -> mlua::Result<()> {
-    JsonMarks::install(lua)
+/// Creates the `json_null` sentinel if this VM has none yet.
+fn install_null(lua: &Lua) -> mlua::Result<()> {
+    if matches!(lua.named_registry_value::<Value>(NULL_KEY)?, Value::Nil) {
+        let null = lua.create_userdata(JsonNull)?;
+        lua.set_named_registry_value(NULL_KEY, null)?;
+    }
+    Ok(())
+}
+
+/// Creates the weak-keyed mark table if this VM has none yet. Separate from the sentinel:
+/// marking the reply of `alc.llm_batch` should not build the sentinel's userdata type.
+fn install_marks(lua: &Lua) -> mlua::Result<()> {
+    if matches!(lua.named_registry_value::<Value>(MARKS_KEY)?, Value::Nil) {
+        let marks = lua.create_table()?;
+        let meta = lua.create_table()?;
+        meta.raw_set("__mode", "k")?;
+        marks.set_metatable(Some(meta))?;
+        lua.set_named_registry_value(MARKS_KEY, marks)?;
+    }
+    Ok(())
 }
 
 fn marks_table(lua: &Lua) -> mlua::Result<Table> {
     match lua.named_registry_value::<Value>(MARKS_KEY)? {
         Value::Table(t) => Ok(t),
         _ => {
-            ensure_installed(lua)?;
+            install_marks(lua)?;
             lua.named_registry_value::<Table>(MARKS_KEY)
         }
     }
@@ -96,7 +104,7 @@ pub fn json_null(lua: &Lua) -> mlua::Result<Value> {
     match lua.named_registry_value::<Value>(NULL_KEY)? {
         v @ Value::UserData(_) => Ok(v),
         _ => {
-            ensure_installed(lua)?;
+            install_null(lua)?;
             lua.named_registry_value::<Value>(NULL_KEY)
         }
     }
