@@ -351,65 +351,87 @@ impl VmHost {
         }
     }
 
+    /// A digest-checked input (`what`: `env_read KEY`, `module NAME`, `file PATH`). In
+    /// replay, takes the journaled record (`journaled` gives its digest if it is the
+    /// matching kind and key) and returns its sequence number and digest when they differ
+    /// from `digest`; live, journals `fresh(digest)`.
+    fn digest_input(
+        &mut self,
+        what: &str,
+        digest: &str,
+        journaled: impl Fn(&RecordBody) -> Option<&String>,
+        fresh: impl FnOnce(String) -> RecordBody,
+    ) -> mlua::Result<Option<(u64, String)>> {
+        let Some(rec) = self.replay_take(what, |b| journaled(b).is_some())? else {
+            self.record(fresh(digest.to_string()));
+            return Ok(None);
+        };
+        Ok(journaled(&rec.body)
+            .filter(|d| d.as_str() != digest)
+            .map(|d| (rec.seq, d.clone())))
+    }
+
     /// The first read of env key `key` (value `value`): an `env_read` digest record.
     pub fn env_read(&mut self, key: &str, value: Option<&str>) -> mlua::Result<()> {
         if !self.env_seen.insert(key.to_string()) {
             return Ok(());
         }
         let digest = digest_bytes(serde_json::to_string(&value).unwrap_or_default().as_bytes());
-        let rec = self.replay_take(
-            &format!("env_read {key}"),
-            |b| matches!(b, RecordBody::EnvRead { key: k, .. } if k == key),
+        let what = format!("env_read {key}");
+        let changed = self.digest_input(
+            &what,
+            &digest,
+            |b| match b {
+                RecordBody::EnvRead { key: k, digest } if k == key => Some(digest),
+                _ => None,
+            },
+            |digest| RecordBody::EnvRead {
+                key: key.to_string(),
+                digest,
+            },
         )?;
-        if let Some(rec) = rec {
-            if let RecordBody::EnvRead { digest: d, .. } = &rec.body {
-                if *d != digest {
-                    let d = d.clone();
-                    return Err(self.diverge(durable::report(
-                        rec.seq,
-                        format!("env_read {key}"),
-                        format!("env_read {key} with a different value"),
-                        Some(d),
-                        Some(digest),
-                        String::new(),
-                    )));
-                }
-            }
-            return Ok(());
+        match changed {
+            Some((seq, journaled)) => Err(self.diverge(durable::report(
+                seq,
+                what.clone(),
+                format!("{what} with a different value"),
+                Some(journaled),
+                Some(digest),
+                String::new(),
+            ))),
+            None => Ok(()),
         }
-        self.record(RecordBody::EnvRead {
-            key: key.to_string(),
-            digest,
-        });
-        Ok(())
     }
 
-    /// The first load of module `name` with `source`: a `module` digest record.
+    /// The first load of module `name` with `source`: a `module` digest record. A changed
+    /// source in replay fails the session once replay is over (`module_changed`).
     pub fn module_read(&mut self, name: &str, source: &[u8]) -> mlua::Result<()> {
         let digest = digest_bytes(source);
-        let rec = self.replay_take(
-            &format!("module {name}"),
-            |b| matches!(b, RecordBody::Module { name: n, .. } if n == name),
+        let what = format!("module {name}");
+        let changed = self.digest_input(
+            &what,
+            &digest,
+            |b| match b {
+                RecordBody::Module { name: n, digest } if n == name => Some(digest),
+                _ => None,
+            },
+            |digest| RecordBody::Module {
+                name: name.to_string(),
+                digest,
+            },
         )?;
-        if let Some(rec) = rec {
-            if let RecordBody::Module { digest: d, .. } = &rec.body {
-                if *d != digest && self.module_changed.is_none() {
-                    self.module_changed = Some(durable::report(
-                        rec.seq,
-                        format!("module {name}"),
-                        format!("module {name} with changed source"),
-                        Some(d.clone()),
-                        Some(digest),
-                        format!("module '{name}' changed since it was journaled"),
-                    ));
-                }
+        if let Some((seq, journaled)) = changed {
+            if self.module_changed.is_none() {
+                self.module_changed = Some(durable::report(
+                    seq,
+                    what.clone(),
+                    format!("{what} with changed source"),
+                    Some(journaled),
+                    Some(digest),
+                    format!("module '{name}' changed since it was journaled"),
+                ));
             }
-            return Ok(());
         }
-        self.record(RecordBody::Module {
-            name: name.to_string(),
-            digest,
-        });
         Ok(())
     }
 
@@ -417,31 +439,30 @@ impl VmHost {
     /// `file` digest record. In replay a changed content fails the session at once.
     pub fn file_read(&mut self, path: &str, content: &[u8]) -> mlua::Result<()> {
         let digest = digest_bytes(content);
-        let rec = self.replay_take(
-            &format!("file {path}"),
-            |b| matches!(b, RecordBody::File { path: p, .. } if p == path),
+        let what = format!("file {path}");
+        let changed = self.digest_input(
+            &what,
+            &digest,
+            |b| match b {
+                RecordBody::File { path: p, digest } if p == path => Some(digest),
+                _ => None,
+            },
+            |digest| RecordBody::File {
+                path: path.to_string(),
+                digest,
+            },
         )?;
-        if let Some(rec) = rec {
-            if let RecordBody::File { digest: d, .. } = &rec.body {
-                if *d != digest {
-                    let d = d.clone();
-                    return Err(self.diverge(durable::report(
-                        rec.seq,
-                        format!("file {path}"),
-                        format!("file {path} with changed content"),
-                        Some(d),
-                        Some(digest),
-                        format!("data file '{path}' changed since it was journaled"),
-                    )));
-                }
-            }
-            return Ok(());
+        match changed {
+            Some((seq, journaled)) => Err(self.diverge(durable::report(
+                seq,
+                what.clone(),
+                format!("{what} with changed content"),
+                Some(journaled),
+                Some(digest),
+                format!("data file '{path}' changed since it was journaled"),
+            ))),
+            None => Ok(()),
         }
-        self.record(RecordBody::File {
-            path: path.to_string(),
-            digest,
-        });
-        Ok(())
     }
 
     /// A journaled effect: the recorded result in replay (the store is not touched), else
