@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rawclient import RawServer  # noqa: E402
 
 
 def rss_kb(pid: int) -> int:
@@ -28,57 +29,11 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-class Server:
-    def __init__(self, binary: str, home: str) -> None:
-        self.p = subprocess.Popen(
-            [binary, "serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "ALC_HOME": home},
-            bufsize=0,
-        )
-        self.next_id = 0
-        self.out = self.p.stdout
-
-    def send(self, method: str, params: dict | None = None) -> int:
-        self.next_id += 1
-        msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.p.stdin.write((json.dumps(msg) + "\n").encode())
-        return self.next_id
-
-    def recv(self) -> dict:
-        while True:
-            line = self.out.readline()
-            if not line:
-                raise RuntimeError("server closed stdout")
-            msg = json.loads(line)
-            if "id" in msg:
-                return msg
-
-    def call(self, method: str, params: dict | None = None) -> dict:
-        i = self.send(method, params)
-        while True:
-            r = self.recv()
-            if r["id"] == i:
-                return r
-
-    def tool(self, name: str, args: dict) -> dict:
-        r = self.call("tools/call", {"name": name, "arguments": args})
-        return r["result"]["structuredContent"]
-
-
 def main(n: int, window: int) -> None:
     binary = os.environ.get("ALC_BIN", "target/release/alc")
-    home = tempfile.mkdtemp(prefix="alc-paused-")
-    s = Server(binary, home)
-    s.call("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                          "clientInfo": {"name": "bench_paused", "version": "1"}})
-    s.p.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+    s = RawServer("bench_paused", binary)
     s.tool("alc_run", {"code": "return 1"})  # warm-up
-    before = rss_kb(s.p.pid)
+    before = rss_kb(s.proc.pid)
     sessions: list[str] = []
     t0 = time.perf_counter()
     in_flight = 0
@@ -96,16 +51,15 @@ def main(n: int, window: int) -> None:
         sessions.append(p["session_id"])
     elapsed = time.perf_counter() - t0
     time.sleep(1.0)  # let background transcript writes settle
-    after = rss_kb(s.p.pid)
+    after = rss_kb(s.proc.pid)
     listed = s.tool("alc_sessions", {"status": "paused", "limit": 1})
     picks = [sessions[0], sessions[n // 2], sessions[-1]]
     completed = 0
     for sid in picks:
         r = s.tool("alc_continue", {"session_id": sid, "query_id": "q-0", "response": "ok"})
         completed += r["status"] == "completed"
-    db = os.path.getsize(os.path.join(home, "alc.db"))
-    s.p.stdin.close()
-    s.p.wait(timeout=60)
+    db = os.path.getsize(os.path.join(s.home, "alc.db"))
+    s.close(timeout=60)
     print(json.dumps({
         "binary": binary,
         "sessions": n,

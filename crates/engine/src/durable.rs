@@ -175,6 +175,16 @@ pub fn describe(body: &RecordBody) -> String {
     }
 }
 
+/// The digest of an input record (`env_read`, `module`, `file`); `None` for other kinds.
+pub fn input_digest(body: &RecordBody) -> Option<&str> {
+    match body {
+        RecordBody::EnvRead { digest, .. }
+        | RecordBody::Module { digest, .. }
+        | RecordBody::File { digest, .. } => Some(digest),
+        _ => None,
+    }
+}
+
 /// A line diff of two texts (`- ` expected, `+ ` actual), truncated to 4 KiB.
 pub fn line_diff(expected: &str, actual: &str) -> String {
     let a: Vec<&str> = expected.lines().collect();

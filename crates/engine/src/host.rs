@@ -351,24 +351,35 @@ impl VmHost {
         }
     }
 
-    /// A digest-checked input (`what`: `env_read KEY`, `module NAME`, `file PATH`). In
-    /// replay, takes the journaled record (`journaled` gives its digest if it is the
-    /// matching kind and key) and returns its sequence number and digest when they differ
-    /// from `digest`; live, journals `fresh(digest)`.
+    /// A digest-checked input whose record is `fresh` (`env_read`, `module` or `file`). In
+    /// replay, takes the journaled record of the same input and, when its digest differs,
+    /// returns the divergence (`changed`: how the actual read differs; `diff`: the report's
+    /// explanation); live, journals `fresh`.
     fn digest_input(
         &mut self,
-        what: &str,
-        digest: &str,
-        journaled: impl Fn(&RecordBody) -> Option<&String>,
-        fresh: impl FnOnce(String) -> RecordBody,
-    ) -> mlua::Result<Option<(u64, String)>> {
-        let Some(rec) = self.replay_take(what, |b| journaled(b).is_some())? else {
-            self.record(fresh(digest.to_string()));
+        fresh: RecordBody,
+        changed: &str,
+        diff: impl FnOnce() -> String,
+    ) -> mlua::Result<Option<DivergenceReport>> {
+        let what = durable::describe(&fresh);
+        let same_input =
+            |b: &RecordBody| durable::input_digest(b).is_some() && durable::describe(b) == what;
+        let Some(rec) = self.replay_take(&what, same_input)? else {
+            self.record(fresh);
             return Ok(None);
         };
-        Ok(journaled(&rec.body)
-            .filter(|d| d.as_str() != digest)
-            .map(|d| (rec.seq, d.clone())))
+        let journaled = durable::input_digest(&rec.body);
+        let actual = durable::input_digest(&fresh);
+        Ok((journaled != actual).then(|| {
+            durable::report(
+                rec.seq,
+                what.clone(),
+                format!("{what} {changed}"),
+                journaled.map(str::to_string),
+                actual.map(str::to_string),
+                diff(),
+            )
+        }))
     }
 
     /// The first read of env key `key` (value `value`): an `env_read` digest record.
@@ -377,28 +388,12 @@ impl VmHost {
             return Ok(());
         }
         let digest = digest_bytes(serde_json::to_string(&value).unwrap_or_default().as_bytes());
-        let what = format!("env_read {key}");
-        let changed = self.digest_input(
-            &what,
-            &digest,
-            |b| match b {
-                RecordBody::EnvRead { key: k, digest } if k == key => Some(digest),
-                _ => None,
-            },
-            |digest| RecordBody::EnvRead {
-                key: key.to_string(),
-                digest,
-            },
-        )?;
-        match changed {
-            Some((seq, journaled)) => Err(self.diverge(durable::report(
-                seq,
-                what.clone(),
-                format!("{what} with a different value"),
-                Some(journaled),
-                Some(digest),
-                String::new(),
-            ))),
+        let fresh = RecordBody::EnvRead {
+            key: key.to_string(),
+            digest,
+        };
+        match self.digest_input(fresh, "with a different value", String::new)? {
+            Some(d) => Err(self.diverge(d)),
             None => Ok(()),
         }
     }
@@ -406,31 +401,15 @@ impl VmHost {
     /// The first load of module `name` with `source`: a `module` digest record. A changed
     /// source in replay fails the session once replay is over (`module_changed`).
     pub fn module_read(&mut self, name: &str, source: &[u8]) -> mlua::Result<()> {
-        let digest = digest_bytes(source);
-        let what = format!("module {name}");
-        let changed = self.digest_input(
-            &what,
-            &digest,
-            |b| match b {
-                RecordBody::Module { name: n, digest } if n == name => Some(digest),
-                _ => None,
-            },
-            |digest| RecordBody::Module {
-                name: name.to_string(),
-                digest,
-            },
-        )?;
-        if let Some((seq, journaled)) = changed {
-            if self.module_changed.is_none() {
-                self.module_changed = Some(durable::report(
-                    seq,
-                    what.clone(),
-                    format!("{what} with changed source"),
-                    Some(journaled),
-                    Some(digest),
-                    format!("module '{name}' changed since it was journaled"),
-                ));
-            }
+        let fresh = RecordBody::Module {
+            name: name.to_string(),
+            digest: digest_bytes(source),
+        };
+        let changed = self.digest_input(fresh, "with changed source", || {
+            format!("module '{name}' changed since it was journaled")
+        })?;
+        if let Some(d) = changed {
+            self.module_changed.get_or_insert(d);
         }
         Ok(())
     }
@@ -438,29 +417,15 @@ impl VmHost {
     /// A successful `io.open` of package data file `path` (logical) with `content`: a
     /// `file` digest record. In replay a changed content fails the session at once.
     pub fn file_read(&mut self, path: &str, content: &[u8]) -> mlua::Result<()> {
-        let digest = digest_bytes(content);
-        let what = format!("file {path}");
-        let changed = self.digest_input(
-            &what,
-            &digest,
-            |b| match b {
-                RecordBody::File { path: p, digest } if p == path => Some(digest),
-                _ => None,
-            },
-            |digest| RecordBody::File {
-                path: path.to_string(),
-                digest,
-            },
-        )?;
+        let fresh = RecordBody::File {
+            path: path.to_string(),
+            digest: digest_bytes(content),
+        };
+        let changed = self.digest_input(fresh, "with changed content", || {
+            format!("data file '{path}' changed since it was journaled")
+        })?;
         match changed {
-            Some((seq, journaled)) => Err(self.diverge(durable::report(
-                seq,
-                what.clone(),
-                format!("{what} with changed content"),
-                Some(journaled),
-                Some(digest),
-                format!("data file '{path}' changed since it was journaled"),
-            ))),
+            Some(d) => Err(self.diverge(d)),
             None => Ok(()),
         }
     }

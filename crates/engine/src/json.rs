@@ -1125,14 +1125,13 @@ fn mark_fn(lua: &Lua, name: &'static str, array: bool) -> mlua::Result<mlua::Fun
 }
 
 /// Registers `alc.json_encode`, `alc.json_decode`, `alc.array`, `alc.object` and
-/// `alc.json_null` into `alc` (installing [`JsonMarks`] if needed).
+/// `alc.json_null` into `alc` (the sentinel is created here, the marks table when the
+/// first table is marked).
 ///
 /// The four functions are Lua functions; every error they raise is a plain Lua string:
 /// `alc.json_encode: <reason> at <path>`, `alc.json_decode: <reason> at line <l> column <c>`,
 /// `alc.array: bad argument #1 't' (table expected, got number)`.
 pub fn register(lua: &Lua, alc: &Table) -> mlua::Result<()> {
-    JsonMarks::install(lua)?;
-
     let enc_raw = lua.create_function(
         |lua, v: Value| -> mlua::Result<(Option<String>, Option<String>)> {
             match encode(lua, &v) {
