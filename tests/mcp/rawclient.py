@@ -3,6 +3,7 @@ shared by the benchmark scripts."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -19,6 +20,9 @@ class RawServer:
         self.proc = subprocess.Popen(
             [binary or alc_bin(), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, env={**os.environ, "ALC_HOME": self.home}, bufsize=0)
+        # Requests go out unbuffered; replies are read through a buffer (a bare pipe's
+        # `readline` would read them one byte per system call).
+        self.replies = io.BufferedReader(self.proc.stdout, 1 << 16)
         self.next_id = 0
         self.rpc("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
                                 "clientInfo": {"name": client_name, "version": "1"}})
@@ -36,7 +40,7 @@ class RawServer:
     def recv(self) -> dict:
         """The next response (notifications are skipped)."""
         while True:
-            line = self.proc.stdout.readline()
+            line = self.replies.readline()
             if not line:
                 raise RuntimeError("server closed stdout")
             msg = json.loads(line)
