@@ -62,8 +62,41 @@ fn stats_schema() -> Value {
     })
 }
 
-/// Output schema of the execution tools: one branch per `status`.
+/// Output schema of the execution tools: one branch per `status` (the pause has two,
+/// its single and batch forms).
+///
+/// The branches are disjoint (each fixes `status`, and the two pause forms differ in the
+/// required `query_id` or `queries`), so `anyOf` accepts exactly what `oneOf` would; but
+/// a validator can stop at the first branch that matches instead of trying all of them,
+/// which client libraries do on every call. Branches are ordered by how often they end a
+/// call: `completed` first, then the pauses.
 fn execution_output() -> Value {
+    let pause = |form: &str, description: &str| {
+        json!({
+            "type": "object",
+            "description": description,
+            "properties": {
+                "status": {"const": "needs_response"},
+                "session_id": {"type": "string"},
+                "round": {"type": "integer"},
+                "query_id": {"type": "string"},
+                "prompt": {"type": "string"},
+                "system": {"type": ["string", "null"]},
+                "max_tokens": {"type": "integer"},
+                "kind": {"const": "human"},
+                "question": {"type": "string"},
+                "queries": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"id": {"type": "string"}},
+                        "required": ["id"]
+                    }
+                }
+            },
+            "required": ["status", "session_id", "round", form]
+        })
+    };
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
@@ -74,32 +107,20 @@ fn execution_output() -> Value {
                 "description": "Project package problems found at start (expected version differs from M.meta.version, alc.toml and alc.lock disagree); the session ran anyway."
             }
         },
-        "oneOf": [
+        "anyOf": [
             {
                 "type": "object",
-                "description": "Paused: answer every query with alc_continue (single form: query_id; batch form: queries[].id).",
                 "properties": {
-                    "status": {"const": "needs_response"},
+                    "status": {"const": "completed"},
                     "session_id": {"type": "string"},
-                    "round": {"type": "integer"},
-                    "query_id": {"type": "string"},
-                    "prompt": {"type": "string"},
-                    "system": {"type": ["string", "null"]},
-                    "max_tokens": {"type": "integer"},
-                    "kind": {"const": "human"},
-                    "question": {"type": "string"},
-                    "queries": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {"id": {"type": "string"}},
-                            "required": ["id"]
-                        }
-                    }
+                    "result": {},
+                    "stats": stats_schema()
                 },
-                "required": ["status", "session_id", "round"],
-                "anyOf": [{"required": ["query_id"]}, {"required": ["queries"]}]
+                "required": ["status", "session_id", "stats"]
             },
+            pause("query_id", "Paused on one query: answer it with alc_continue (session_id, query_id, response)."),
+            pause("queries", "Paused on a batch: answer with alc_continue, queries[].id (all at once or in parts)."),
+            error_branch(),
             {
                 "type": "object",
                 "properties": {
@@ -111,17 +132,6 @@ fn execution_output() -> Value {
                 },
                 "required": ["status", "session_id", "round", "remaining", "pending"]
             },
-            {
-                "type": "object",
-                "properties": {
-                    "status": {"const": "completed"},
-                    "session_id": {"type": "string"},
-                    "result": {},
-                    "stats": stats_schema()
-                },
-                "required": ["status", "session_id", "stats"]
-            },
-            error_branch(),
             {
                 "type": "object",
                 "properties": {
