@@ -69,3 +69,27 @@ async def test_paused_session_survives_sigkill_of_the_server():
             assert done["status"] == "completed", done
             assert done["result"]["a"] == "A" and done["result"]["b"] == "B" and done["result"]["c"] == "C"
             assert isinstance(done["result"]["t"], int)
+
+
+async def test_a_running_reply_names_a_session_that_survives_sigkill():
+    """`alc_run` writes a session's `spawned` record with its first step; when the call
+    returns `running` before that step ends, the session is written before the reply."""
+    with tempfile.TemporaryDirectory(prefix="alc-durable-") as home:
+        pidfile = os.path.join(home, "pid")
+        session_id = None
+        try:
+            async with server(home, pidfile) as s:
+                spin = await ok(s, "alc_run", {"code": "local x = 0 while true do x = x + 1 end",
+                                               "wait_ms": 50})
+                assert spin["status"] == "running", spin
+                session_id = spin["session_id"]
+                os.kill(int(open(pidfile).read().strip()), signal.SIGKILL)
+        except BaseException:
+            pass
+        assert session_id is not None
+
+        async with server(home, pidfile) as s:
+            status = await ok(s, "alc_status", {"session_id": session_id})
+            assert status["session_id"] == session_id, status
+            cancelled = await ok(s, "alc_cancel", {"session_id": session_id})
+            assert cancelled["session_id"] == session_id, cancelled

@@ -34,6 +34,20 @@ pub struct SessionLog {
     pub journal: Arc<dyn Journal>,
     /// Seq of the last durable record; its mutex serializes the session's appends.
     pub last_seq: Mutex<u64>,
+    /// The session's first write, while it waits to go out with the first step's records
+    /// ([`SessionLog::unwritten`]); taken only under `last_seq`.
+    first: Mutex<Option<Box<FirstWrite>>>,
+}
+
+/// A new session's `spawned` record, the labels of its row and the lease it takes, held
+/// back until the session's next append (which writes them in the same transaction).
+pub struct FirstWrite {
+    /// The `spawned` record (seq 1).
+    pub spawned: PendingRecord,
+    /// The row's labels.
+    pub labels: BTreeMap<String, String>,
+    /// The owner whose lease the write takes (durable journals).
+    pub owner: Option<alc_core::OwnerId>,
 }
 
 impl SessionLog {
@@ -43,7 +57,68 @@ impl SessionLog {
             id,
             journal,
             last_seq: Mutex::new(last_seq),
+            first: Mutex::new(None),
         })
+    }
+
+    /// A handle on a session not yet in the journal: `first` is written by the
+    /// session's first append, ahead of that append's own records and in its transaction
+    /// (or alone by [`SessionLog::write_first`]).
+    pub fn unwritten(
+        id: SessionId,
+        journal: Arc<dyn Journal>,
+        first: FirstWrite,
+    ) -> Arc<SessionLog> {
+        Arc::new(SessionLog {
+            id,
+            journal,
+            last_seq: Mutex::new(0),
+            first: Mutex::new(Some(Box::new(first))),
+        })
+    }
+
+    /// Whether the session's first write is still held back (the session is not in the
+    /// journal yet).
+    pub fn first_pending(&self) -> bool {
+        self.first.lock().is_some()
+    }
+
+    /// Writes the held-back first write now, alone, if there is one (`row` is the
+    /// session's row as of now). The caller holds `last_seq` (passed as `last`).
+    pub fn write_first(&self, last: &mut u64, row: RowUpdate) -> Result<(), JournalError> {
+        let first = self.first.lock().take();
+        match first {
+            Some(first) => self.append_first(last, *first, Vec::new(), row),
+            None => Ok(()),
+        }
+    }
+
+    /// The first append of a session: `first`, then `records`, in one write.
+    fn append_first(
+        &self,
+        last: &mut u64,
+        first: FirstWrite,
+        records: Vec<PendingRecord>,
+        mut row: RowUpdate,
+    ) -> Result<(), JournalError> {
+        let FirstWrite {
+            spawned,
+            labels,
+            owner,
+        } = first;
+        let mut all = Vec::with_capacity(records.len() + 1);
+        all.push(spawned);
+        all.extend(records);
+        row.labels.get_or_insert(labels);
+        match owner {
+            Some(owner) => match self.append_new_leased(last, all, row, &owner)? {
+                alc_core::LeaseResult::Acquired { .. } => Ok(()),
+                other => Err(JournalError::Io {
+                    message: format!("cannot take the lease of a new session: {other:?}"),
+                }),
+            },
+            None => self.append_locked(last, all, row),
+        }
     }
 
     /// The append of `records` sequenced after `base`.
@@ -77,6 +152,10 @@ impl SessionLog {
         records: Vec<PendingRecord>,
         row: RowUpdate,
     ) -> Result<(), JournalError> {
+        let first = self.first.lock().take();
+        if let Some(first) = first {
+            return self.append_first(last, *first, records, row);
+        }
         let (append, n) = self.numbered(*last, records, row);
         self.journal.append(&[append])?;
         *last += n;

@@ -459,6 +459,43 @@ impl Engine {
 
     /// `spawn` without an async runtime.
     pub fn spawn_now(&self, spec: SessionSpec) -> Result<SessionId, SpawnError> {
+        self.spawn_with(spec, false)
+    }
+
+    /// `spawn_now` for a caller that waits for the session's first pause (or end) before
+    /// it hands the id out: the `spawned` record is not written on its own but in one
+    /// transaction with the first step's records, so a short session costs one journal
+    /// commit less. Until then the session is not in the journal (a crash forgets it,
+    /// and nobody outside has its id yet). A caller that lets the id out earlier (a wait
+    /// that ends while the step still runs) calls [`Engine::ensure_written`] first.
+    pub fn spawn_now_with_first_step(&self, spec: SessionSpec) -> Result<SessionId, SpawnError> {
+        self.spawn_with(spec, true)
+    }
+
+    /// Writes a session's held-back `spawned` record now if its first step has not
+    /// written it yet ([`Engine::spawn_now_with_first_step`]); a no-op otherwise.
+    pub fn ensure_written(&self, id: &SessionId) -> Result<(), StateError> {
+        let Some(cell) = self.cell(id) else {
+            return Ok(());
+        };
+        let mut last = cell.log.last_seq.lock();
+        if !cell.log.first_pending() {
+            return Ok(());
+        }
+        let now = now_ms(&self.inner);
+        let row = row_of(&cell.state.lock().core, now);
+        cell.log
+            .write_first(&mut last, row)
+            .map_err(|e| StateError::Journal {
+                message: e.to_string(),
+            })
+    }
+
+    fn spawn_with(
+        &self,
+        spec: SessionSpec,
+        with_first_step: bool,
+    ) -> Result<SessionId, SpawnError> {
         let inner = &self.inner;
         if inner.stopping.load(Ordering::Acquire) {
             return Err(SpawnError::ShuttingDown);
@@ -514,40 +551,34 @@ impl Engine {
             machine_limits,
             now,
         );
-        // `spawned` is durable before `spawn` returns (T1).
-        let log = SessionLog::new(id.clone(), inner.journal.clone(), 0);
-        {
-            let spawned = PendingRecord {
-                vm: 0,
-                at: now,
-                body: RecordBody::Spawned {
-                    spec: Box::new(durable::journaled_spec(&spec)),
-                    seed,
-                    engine_version: env!("CARGO_PKG_VERSION").to_string(),
-                    journal_format: alc_core::JOURNAL_FORMAT,
-                },
-            };
-            let mut row = row_of(&core, now);
-            row.labels = Some(spec.labels.clone());
+        // `spawned` is durable before `spawn` returns (T1), or goes out with the first
+        // step's records.
+        let spawned = PendingRecord {
+            vm: 0,
+            at: now,
+            body: RecordBody::Spawned {
+                spec: Box::new(durable::journaled_spec(&spec)),
+                seed,
+                engine_version: env!("CARGO_PKG_VERSION").to_string(),
+                journal_format: alc_core::JOURNAL_FORMAT,
+            },
+        };
+        let log = SessionLog::unwritten(
+            id.clone(),
+            inner.journal.clone(),
+            durable::FirstWrite {
+                spawned,
+                labels: spec.labels.clone(),
+                // The first write takes this process's lease in the same transaction.
+                owner: inner.durable.then(|| inner.owner.clone()),
+            },
+        );
+        if !with_first_step {
             let mut last = log.last_seq.lock();
-            let journal_err = |e: alc_core::JournalError| SpawnError::Journal {
-                message: e.to_string(),
-            };
-            if inner.durable {
-                // One write: the records, the row and this process's lease.
-                match log.append_new_leased(&mut last, vec![spawned], row, &inner.owner) {
-                    Ok(LeaseResult::Acquired { .. }) => {}
-                    Ok(other) => {
-                        return Err(SpawnError::Journal {
-                            message: format!("cannot take the lease of a new session: {other:?}"),
-                        })
-                    }
-                    Err(e) => return Err(journal_err(e)),
-                }
-            } else {
-                log.append_locked(&mut last, vec![spawned], row)
-                    .map_err(journal_err)?;
-            }
+            log.write_first(&mut last, row_of(&core, now))
+                .map_err(|e| SpawnError::Journal {
+                    message: e.to_string(),
+                })?;
         }
         // The journal has the caller's env keys; the engine's own values are supplied
         // again at adoption.
@@ -1677,8 +1708,9 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
     let version = st.core.version;
     let evicted = retain_terminal(inner, &cell, &effects);
     drop(st);
-    // A preemption that read nothing from outside has nothing to record.
-    let written = if records.is_empty() {
+    // A preemption that read nothing from outside has nothing to record (unless the
+    // session itself is still to be written).
+    let written = if records.is_empty() && !cell.log.first_pending() {
         Ok(())
     } else {
         cell.log.append_locked(&mut last, records, row)

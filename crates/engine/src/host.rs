@@ -532,6 +532,10 @@ impl VmHost {
         let mut result = None;
         let row = RowUpdate::new(Phase::Running, self.round, self.clock.now_ms());
         let mut last = log.last_seq.lock();
+        // A session whose `spawned` record is still held back writes it first.
+        if let Err(e) = log.write_first(&mut last, row.clone()) {
+            return Err(self.journal_failed(format!("journal: {e}")));
+        }
         let base = *last;
         let mut count = 0;
         let written = log.journal.append_with(&mut || {
@@ -557,43 +561,38 @@ impl VmHost {
                 *last = base + count;
                 Ok(result.unwrap_or_default())
             }
-            Err(e) => {
-                let msg = format!("journal: {e}");
-                self.buffer.journal_error = Some(msg.clone());
-                let _ = self.abort.compare_exchange(
-                    crate::hook::ABORT_NONE,
-                    crate::hook::ABORT_JOURNAL,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-                crate::hook::arm_running();
-                Err(mlua::Error::runtime(msg))
-            }
+            Err(e) => Err(self.journal_failed(format!("journal: {e}"))),
         }
     }
 
-    /// Appends the buffered input records now (one durable write).
+    /// A journal write of the step failed: the step aborts (the session fails, T25);
+    /// the error for the script.
+    fn journal_failed(&mut self, msg: String) -> mlua::Error {
+        self.buffer.journal_error = Some(msg.clone());
+        let _ = self.abort.compare_exchange(
+            crate::hook::ABORT_NONE,
+            crate::hook::ABORT_JOURNAL,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        crate::hook::arm_running();
+        mlua::Error::runtime(msg)
+    }
+
+    /// Appends the buffered input records now (one durable write), and the session's
+    /// held-back `spawned` record if it is not in the journal yet.
     pub fn flush(&mut self) -> mlua::Result<()> {
-        if self.buffer.records.is_empty() {
-            return Ok(());
-        }
         let Some(log) = self.log.clone() else {
             return Ok(());
         };
+        if self.buffer.records.is_empty() && !log.first_pending() {
+            return Ok(());
+        }
         let records = std::mem::take(&mut self.buffer.records);
         let row = RowUpdate::new(Phase::Running, self.round, self.clock.now_ms());
         let mut last = log.last_seq.lock();
         if let Err(e) = log.append_locked(&mut last, records, row) {
-            let msg = format!("journal: {e}");
-            self.buffer.journal_error = Some(msg.clone());
-            let _ = self.abort.compare_exchange(
-                crate::hook::ABORT_NONE,
-                crate::hook::ABORT_JOURNAL,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-            crate::hook::arm_running();
-            return Err(mlua::Error::runtime(msg));
+            return Err(self.journal_failed(format!("journal: {e}")));
         }
         Ok(())
     }

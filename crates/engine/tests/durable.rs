@@ -1545,3 +1545,114 @@ fn changed_data_file_is_a_divergence_naming_the_file() {
     assert!(report.diff.contains("pk/data.txt"), "{report:?}");
     assert_ne!(report.expected_digest, report.actual_digest, "{report:?}");
 }
+
+/// `spawn_now_with_first_step`: the session reaches the journal with its first step's
+/// records (`spawned` and the outcome as seqs 1 and 2, the row with its labels); a session
+/// still in its first step is not in the journal until `ensure_written`; a session paused
+/// that way is adopted and finished by a second engine like any other.
+#[test]
+fn spawned_is_written_with_the_first_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alc.db");
+    let rt = rt();
+    rt.block_on(async {
+        let a = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
+        let journal = SqliteJournal::open(&db, Durability::Normal).unwrap();
+        let code = |source: &str| {
+            let mut spec = SessionSpec::new(Program::Code {
+                source: source.into(),
+                name: None,
+            });
+            spec.labels.insert("kind".into(), "run".into());
+            spec
+        };
+
+        let done = a.spawn_now_with_first_step(code("return 1")).unwrap();
+        let t = tokio::time::timeout(HANG, a.wait(&done))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            t.outcome,
+            Outcome::Completed {
+                value: serde_json::json!(1)
+            }
+        );
+        let kinds: Vec<(u64, &str)> = journal
+            .read(&done, 1)
+            .unwrap()
+            .iter()
+            .map(|r| (r.seq, r.body.kind()))
+            .collect();
+        assert_eq!(kinds, vec![(1, "spawned"), (2, "outcome")]);
+        let row = journal.session(&done).unwrap().expect("row written");
+        assert_eq!(row.labels.get("kind").map(String::as_str), Some("run"));
+        assert_eq!(row.phase, Phase::Completed);
+
+        // A first step that runs on: nothing in the journal until `ensure_written`.
+        let spinning = a
+            .spawn_now_with_first_step(code("local x = 0 while true do x = x + 1 end"))
+            .unwrap();
+        assert!(journal.session(&spinning).unwrap().is_none());
+        a.ensure_written(&spinning).unwrap();
+        let row = journal
+            .session(&spinning)
+            .unwrap()
+            .expect("written on demand");
+        assert_eq!(row.status, alc_core::SessionStatus::Open);
+        assert_eq!(journal.read(&spinning, 1).unwrap().len(), 1);
+        a.ensure_written(&spinning).unwrap(); // idempotent
+        a.cancel(
+            &spinning,
+            alc_core::CancelReason::new(alc_core::CancelCode::ClientCancelled),
+        )
+        .await
+        .unwrap();
+        // A running session's outcome is written by its worker when the step ends.
+        tokio::time::timeout(HANG, a.wait(&spinning))
+            .await
+            .unwrap()
+            .unwrap();
+        let kinds: Vec<&str> = journal
+            .read(&spinning, 1)
+            .unwrap()
+            .iter()
+            .map(|r| r.body.kind())
+            .collect();
+        assert_eq!(kinds, vec!["spawned", "outcome"]);
+
+        // Paused in the first step, then adopted by another engine.
+        let paused = a
+            .spawn_now_with_first_step(code(r#"return "got " .. alc.llm("q")"#))
+            .unwrap();
+        let UntilPause::Paused { .. } = a.run_until_pause(&paused, HANG).await.unwrap() else {
+            panic!("expected a pause")
+        };
+        let kinds: Vec<&str> = journal
+            .read(&paused, 1)
+            .unwrap()
+            .iter()
+            .map(|r| r.body.kind())
+            .collect();
+        assert_eq!(kinds, vec!["spawned", "pause"]);
+        a.shutdown(ShutdownMode::Drain).await;
+
+        let b = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
+        let UntilPause::Paused { snapshot } = b.run_until_pause(&paused, HANG).await.unwrap()
+        else {
+            panic!("adopted paused")
+        };
+        answer_pause(&b, &paused, &snapshot).await;
+        let t = tokio::time::timeout(HANG, b.wait(&paused))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            t.outcome,
+            Outcome::Completed {
+                value: serde_json::json!("got A[q]")
+            }
+        );
+        b.shutdown(ShutdownMode::Drain).await;
+    });
+}

@@ -1750,7 +1750,20 @@ impl AlcServer {
     }
 
     fn spawn(&self, spec: SessionSpec) -> Result<SessionId, ToolError> {
-        self.engine().spawn_now(spec).map_err(|e| match e {
+        self.spawn_mode(spec, false)
+    }
+
+    /// `spawn`; with `with_first_step`, the session's `spawned` record goes to the journal
+    /// with its first step's records (`Engine::spawn_now_with_first_step`): for a call
+    /// that replies only after the first pause or the end, and lets the id out no earlier.
+    fn spawn_mode(&self, spec: SessionSpec, with_first_step: bool) -> Result<SessionId, ToolError> {
+        let engine = self.engine();
+        let spawned = if with_first_step {
+            engine.spawn_now_with_first_step(spec)
+        } else {
+            engine.spawn_now(spec)
+        };
+        spawned.map_err(|e| match e {
             SpawnError::InvalidSpec { message } => ToolError::invalid(message),
             other => ToolError::new("internal", other.to_string()),
         })
@@ -1825,10 +1838,19 @@ impl AlcServer {
         ctx: &RequestContext<RoleServer>,
     ) -> ToolResult {
         let lib_path_warnings = packages::lib_path_warnings(self.pkg_env(), &spec.resolver);
-        let id = self.spawn(spec)?;
+        // Progress notifications name the session while the call runs, so with a progress
+        // token the session is written before it starts.
+        let with_first_step = ctx.meta.get_progress_token().is_none();
+        let id = self.spawn_mode(spec, with_first_step)?;
         self.set_answerer(&id, answerer);
         self.record(&id);
-        let mut out = self.drive(&id, wait, ctx, 0, true).await?;
+        let out = self.drive(&id, wait, ctx, 0, true).await;
+        // The id leaves with this reply (a `running` one included): the session is in
+        // the journal by then.
+        self.engine()
+            .ensure_written(&id)
+            .map_err(|e| ToolError::new("internal", e.to_string()).with_session(id.as_str()))?;
+        let mut out = out?;
         packages::add_lib_path_warnings(&mut out, lib_path_warnings);
         Ok(out)
     }
