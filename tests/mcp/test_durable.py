@@ -93,3 +93,30 @@ async def test_a_running_reply_names_a_session_that_survives_sigkill():
             assert status["session_id"] == session_id, status
             cancelled = await ok(s, "alc_cancel", {"session_id": session_id})
             assert cancelled["session_id"] == session_id, cancelled
+
+
+async def test_answers_behind_a_running_reply_survive_sigkill():
+    """`alc_continue` writes a round's answers with the step they start; when the call
+    returns `running` before that step ends, the answers are written before the reply."""
+    with tempfile.TemporaryDirectory(prefix="alc-durable-") as home:
+        pidfile = os.path.join(home, "pid")
+        session_id = None
+        try:
+            async with server(home, pidfile) as s:
+                first = await ok(s, "alc_run", {"code": 'alc.llm("go?") local x = 0 while true do x = x + 1 end'})
+                assert first["status"] == "needs_response", first
+                session_id = first["session_id"]
+                spin = await ok(s, "alc_continue", {"session_id": session_id, "response": "yes",
+                                                    "wait_ms": 50})
+                assert spin["status"] == "running", spin
+                os.kill(int(open(pidfile).read().strip()), signal.SIGKILL)
+        except BaseException:
+            pass
+        assert session_id is not None
+
+        async with server(home, pidfile) as s:
+            # Replayed past the answered pause: the session runs again, not asking anew.
+            status = await ok(s, "alc_status", {"session_id": session_id})
+            assert status["phase"] != "paused", status
+            cancelled = await ok(s, "alc_cancel", {"session_id": session_id})
+            assert cancelled["session_id"] == session_id, cancelled

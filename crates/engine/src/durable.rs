@@ -34,19 +34,21 @@ pub struct SessionLog {
     pub journal: Arc<dyn Journal>,
     /// Seq of the last durable record; its mutex serializes the session's appends.
     pub last_seq: Mutex<u64>,
-    /// The session's first write, while it waits to go out with the first step's records
-    /// ([`SessionLog::unwritten`]); taken only under `last_seq`.
-    first: Mutex<Option<Box<FirstWrite>>>,
+    /// Records held back to go out with the next append ([`HeldWrite`]); taken only
+    /// under `last_seq`.
+    held: Mutex<Option<Box<HeldWrite>>>,
 }
 
-/// A new session's `spawned` record, the labels of its row and the lease it takes, held
-/// back until the session's next append (which writes them in the same transaction).
-pub struct FirstWrite {
-    /// The `spawned` record (seq 1).
-    pub spawned: PendingRecord,
-    /// The row's labels.
-    pub labels: BTreeMap<String, String>,
-    /// The owner whose lease the write takes (durable journals).
+/// Records held back until the session's next append, which writes them first and in
+/// the same transaction: a new session's `spawned` record (with its row's labels and the
+/// lease it takes) until its first step ends, or the answers that resumed a session until
+/// the step they started ends. Only for callers that reply after that step.
+pub struct HeldWrite {
+    /// The records, in order (`spawned` is seq 1 of a new session).
+    pub records: Vec<PendingRecord>,
+    /// The row's labels (a new session's).
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The owner whose lease the write takes (a new session's, durable journals).
     pub owner: Option<alc_core::OwnerId>,
 }
 
@@ -57,59 +59,74 @@ impl SessionLog {
             id,
             journal,
             last_seq: Mutex::new(last_seq),
-            first: Mutex::new(None),
+            held: Mutex::new(None),
         })
     }
 
-    /// A handle on a session not yet in the journal: `first` is written by the
-    /// session's first append, ahead of that append's own records and in its transaction
-    /// (or alone by [`SessionLog::write_first`]).
+    /// A handle on a session not yet in the journal: `first` (its `spawned` record) is
+    /// written by the session's first append, ahead of that append's own records and in
+    /// its transaction (or alone by [`SessionLog::write_held`]).
     pub fn unwritten(
         id: SessionId,
         journal: Arc<dyn Journal>,
-        first: FirstWrite,
+        first: HeldWrite,
     ) -> Arc<SessionLog> {
         Arc::new(SessionLog {
             id,
             journal,
             last_seq: Mutex::new(0),
-            first: Mutex::new(Some(Box::new(first))),
+            held: Mutex::new(Some(Box::new(first))),
         })
     }
 
-    /// Whether the session's first write is still held back (the session is not in the
-    /// journal yet).
-    pub fn first_pending(&self) -> bool {
-        self.first.lock().is_some()
+    /// Whether records are held back (the journal is behind the session).
+    pub fn held_back(&self) -> bool {
+        self.held.lock().is_some()
     }
 
-    /// Writes the held-back first write now, alone, if there is one (`row` is the
-    /// session's row as of now). The caller holds `last_seq` (passed as `last`).
-    pub fn write_first(&self, last: &mut u64, row: RowUpdate) -> Result<(), JournalError> {
-        let first = self.first.lock().take();
-        match first {
-            Some(first) => self.append_first(last, *first, Vec::new(), row),
+    /// Holds `records` back for the next append, after any already held. The caller
+    /// holds `last_seq`.
+    pub fn hold(&self, records: Vec<PendingRecord>) {
+        let mut held = self.held.lock();
+        match held.as_mut() {
+            Some(h) => h.records.extend(records),
+            None => {
+                *held = Some(Box::new(HeldWrite {
+                    records,
+                    labels: None,
+                    owner: None,
+                }))
+            }
+        }
+    }
+
+    /// Writes the held-back records now, alone, if there are any (`row` is the session's
+    /// row as of now). The caller holds `last_seq` (passed as `last`).
+    pub fn write_held(&self, last: &mut u64, row: RowUpdate) -> Result<(), JournalError> {
+        let held = self.held.lock().take();
+        match held {
+            Some(held) => self.append_held(last, *held, Vec::new(), row),
             None => Ok(()),
         }
     }
 
-    /// The first append of a session: `first`, then `records`, in one write.
-    fn append_first(
+    /// `held`, then `records`, in one write.
+    fn append_held(
         &self,
         last: &mut u64,
-        first: FirstWrite,
+        held: HeldWrite,
         records: Vec<PendingRecord>,
         mut row: RowUpdate,
     ) -> Result<(), JournalError> {
-        let FirstWrite {
-            spawned,
+        let HeldWrite {
+            records: mut all,
             labels,
             owner,
-        } = first;
-        let mut all = Vec::with_capacity(records.len() + 1);
-        all.push(spawned);
+        } = held;
         all.extend(records);
-        row.labels.get_or_insert(labels);
+        if let Some(labels) = labels {
+            row.labels.get_or_insert(labels);
+        }
         match owner {
             Some(owner) => match self.append_new_leased(last, all, row, &owner)? {
                 alc_core::LeaseResult::Acquired { .. } => Ok(()),
@@ -152,9 +169,9 @@ impl SessionLog {
         records: Vec<PendingRecord>,
         row: RowUpdate,
     ) -> Result<(), JournalError> {
-        let first = self.first.lock().take();
-        if let Some(first) = first {
-            return self.append_first(last, *first, records, row);
+        let held = self.held.lock().take();
+        if let Some(held) = held {
+            return self.append_held(last, *held, records, row);
         }
         let (append, n) = self.numbered(*last, records, row);
         self.journal.append(&[append])?;

@@ -472,20 +472,21 @@ impl Engine {
         self.spawn_with(spec, true)
     }
 
-    /// Writes a session's held-back `spawned` record now if its first step has not
-    /// written it yet ([`Engine::spawn_now_with_first_step`]); a no-op otherwise.
+    /// Writes a session's held-back records now if the step they wait for has not
+    /// written them yet ([`Engine::spawn_now_with_first_step`],
+    /// [`Engine::resume_now_with_next_step`]); a no-op otherwise.
     pub fn ensure_written(&self, id: &SessionId) -> Result<(), StateError> {
         let Some(cell) = self.cell(id) else {
             return Ok(());
         };
         let mut last = cell.log.last_seq.lock();
-        if !cell.log.first_pending() {
+        if !cell.log.held_back() {
             return Ok(());
         }
         let now = now_ms(&self.inner);
         let row = row_of(&cell.state.lock().core, now);
         cell.log
-            .write_first(&mut last, row)
+            .write_held(&mut last, row)
             .map_err(|e| StateError::Journal {
                 message: e.to_string(),
             })
@@ -566,16 +567,16 @@ impl Engine {
         let log = SessionLog::unwritten(
             id.clone(),
             inner.journal.clone(),
-            durable::FirstWrite {
-                spawned,
-                labels: spec.labels.clone(),
+            durable::HeldWrite {
+                records: vec![spawned],
+                labels: Some(spec.labels.clone()),
                 // The first write takes this process's lease in the same transaction.
                 owner: inner.durable.then(|| inner.owner.clone()),
             },
         );
         if !with_first_step {
             let mut last = log.last_seq.lock();
-            log.write_first(&mut last, row_of(&core, now))
+            log.write_held(&mut last, row_of(&core, now))
                 .map_err(|e| SpawnError::Journal {
                     message: e.to_string(),
                 })?;
@@ -727,6 +728,30 @@ impl Engine {
 
     /// `resume` without an async runtime.
     pub fn resume_now(&self, id: &SessionId, answers: Answers) -> Result<ResumeAck, ResumeError> {
+        self.resume_with(id, answers, false)
+    }
+
+    /// `resume_now` for a caller that replies only after the next pause (or the end):
+    /// when the answers complete the round, their records are written in one transaction
+    /// with the records of the step they start, not before it (one journal commit less per
+    /// round). A crash before that write forgets the answers, and the caller, which had no
+    /// reply yet, gives them again. An `Accepted` ack (answers still missing) is written at
+    /// once as usual. A caller that replies earlier (a wait that ends while the step
+    /// runs) calls [`Engine::ensure_written`] first.
+    pub fn resume_now_with_next_step(
+        &self,
+        id: &SessionId,
+        answers: Answers,
+    ) -> Result<ResumeAck, ResumeError> {
+        self.resume_with(id, answers, true)
+    }
+
+    fn resume_with(
+        &self,
+        id: &SessionId,
+        answers: Answers,
+        hold_for_step: bool,
+    ) -> Result<ResumeAck, ResumeError> {
         let inner = &self.inner;
         if inner.stopping.load(Ordering::Acquire) {
             return Err(ResumeError::ShuttingDown);
@@ -746,7 +771,7 @@ impl Engine {
             Err(AdoptFail::Terminal(phase)) => return Err(ResumeError::NotPaused { phase }),
             Err(AdoptFail::Journal(message)) => return Err(ResumeError::Journal { message }),
         };
-        let outcome = transition(inner, &cell, Input::Resume(answers));
+        let outcome = transition_holding(inner, &cell, Input::Resume(answers), hold_for_step);
         match outcome {
             Ok(Some(alc_core::Ack::Resume(ack))) => Ok(ack),
             Ok(_) => Err(ResumeError::NotPaused {
@@ -1140,6 +1165,18 @@ fn transition(
     cell: &Arc<SessionCell>,
     input: Input,
 ) -> Result<Option<alc_core::Ack>, Fail> {
+    transition_holding(inner, cell, input, false)
+}
+
+/// `transition`; with `hold_for_step`, the records of a transition that starts a step of
+/// a session whose VM is in memory (a round completed by answers) are held back and
+/// written with that step's records instead (`Engine::resume_now_with_next_step`).
+fn transition_holding(
+    inner: &Inner,
+    cell: &Arc<SessionCell>,
+    input: Input,
+    hold_for_step: bool,
+) -> Result<Option<alc_core::Ack>, Fail> {
     let now = now_ms(inner);
     let mut last = cell.log.last_seq.lock();
     let mut st = cell.state.lock();
@@ -1172,13 +1209,21 @@ fn transition(
     if effects.terminal {
         records.extend(outcome_record(&st.core, now));
     }
+    // Only a hot VM steps without reading the journal back (a cold one replays it).
+    let hold = hold_for_step
+        && effects.enqueue
+        && !effects.terminal
+        && st.core.slot == SlotState::Hot
+        && st.vm.is_some();
     let row = row_of(&st.core, now);
     let dropped = if effects.drop_vm { st.vm.take() } else { None };
     let version = st.core.version;
     let evicted = retain_terminal(inner, cell, &effects);
     drop(st);
     let mut failed = None;
-    if !records.is_empty() {
+    if hold {
+        cell.log.hold(records);
+    } else if !records.is_empty() {
         if let Err(e) = cell.log.append_locked(&mut last, records, row) {
             failed = Some(format!("journal: {e}"));
         }
@@ -1710,7 +1755,7 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
     drop(st);
     // A preemption that read nothing from outside has nothing to record (unless the
     // session itself is still to be written).
-    let written = if records.is_empty() && !cell.log.first_pending() {
+    let written = if records.is_empty() && !cell.log.held_back() {
         Ok(())
     } else {
         cell.log.append_locked(&mut last, records, row)

@@ -532,8 +532,8 @@ impl VmHost {
         let mut result = None;
         let row = RowUpdate::new(Phase::Running, self.round, self.clock.now_ms());
         let mut last = log.last_seq.lock();
-        // A session whose `spawned` record is still held back writes it first.
-        if let Err(e) = log.write_first(&mut last, row.clone()) {
+        // Records held back for this step (a new session's `spawned`, answers) go first.
+        if let Err(e) = log.write_held(&mut last, row.clone()) {
             return Err(self.journal_failed(format!("journal: {e}")));
         }
         let base = *last;
@@ -585,7 +585,7 @@ impl VmHost {
         let Some(log) = self.log.clone() else {
             return Ok(());
         };
-        if self.buffer.records.is_empty() && !log.first_pending() {
+        if self.buffer.records.is_empty() && !log.held_back() {
             return Ok(());
         }
         let records = std::mem::take(&mut self.buffer.records);

@@ -1656,3 +1656,102 @@ fn spawned_is_written_with_the_first_step() {
         b.shutdown(ShutdownMode::Drain).await;
     });
 }
+
+/// `resume_now_with_next_step`: answers that complete a round are written with the step
+/// they start; while that step runs they are not in the journal until `ensure_written`.
+#[test]
+fn answers_are_written_with_the_step_they_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alc.db");
+    let rt = rt();
+    rt.block_on(async {
+        let engine = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
+        let journal = SqliteJournal::open(&db, Durability::Normal).unwrap();
+        let kinds = |id: &SessionId| -> Vec<&'static str> {
+            journal
+                .read(id, 1)
+                .unwrap()
+                .iter()
+                .map(|r| r.body.kind())
+                .collect()
+        };
+        let code = |source: &str| {
+            SessionSpec::new(Program::Code {
+                source: source.into(),
+                name: None,
+            })
+        };
+        let answer = |snap: &alc_core::Snapshot, text: &str| {
+            let batch = snap.pending.as_ref().unwrap();
+            Answers {
+                round: Some(batch.round),
+                answers: vec![Answer::text(Some(batch.queries[0].id.clone()), text)],
+            }
+        };
+
+        let id = engine
+            .spawn(code(r#"local a = alc.llm("1") return alc.llm("2 " .. a)"#))
+            .await
+            .unwrap();
+        let UntilPause::Paused { snapshot } = engine.run_until_pause(&id, HANG).await.unwrap()
+        else {
+            panic!("expected a pause")
+        };
+        engine
+            .resume_now_with_next_step(&id, answer(&snapshot, "A"))
+            .unwrap();
+        let UntilPause::Paused { snapshot } = engine.run_until_pause(&id, HANG).await.unwrap()
+        else {
+            panic!("expected a second pause")
+        };
+        assert_eq!(kinds(&id), vec!["spawned", "pause", "answer", "pause"]);
+        engine
+            .resume_now_with_next_step(&id, answer(&snapshot, "B"))
+            .unwrap();
+        let t = tokio::time::timeout(HANG, engine.wait(&id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            t.outcome,
+            Outcome::Completed {
+                value: serde_json::json!("B")
+            }
+        );
+        assert_eq!(
+            kinds(&id),
+            vec!["spawned", "pause", "answer", "pause", "answer", "outcome"]
+        );
+
+        // Answers that start a long step: written on demand.
+        let id = engine
+            .spawn(code(
+                r#"alc.llm("1") local x = 0 while true do x = x + 1 end"#,
+            ))
+            .await
+            .unwrap();
+        let UntilPause::Paused { snapshot } = engine.run_until_pause(&id, HANG).await.unwrap()
+        else {
+            panic!("expected a pause")
+        };
+        engine
+            .resume_now_with_next_step(&id, answer(&snapshot, "A"))
+            .unwrap();
+        assert_eq!(kinds(&id), vec!["spawned", "pause"]);
+        engine.ensure_written(&id).unwrap();
+        assert_eq!(kinds(&id), vec!["spawned", "pause", "answer"]);
+        engine
+            .cancel(
+                &id,
+                alc_core::CancelReason::new(alc_core::CancelCode::ClientCancelled),
+            )
+            .await
+            .unwrap();
+        tokio::time::timeout(HANG, engine.wait(&id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kinds(&id), vec!["spawned", "pause", "answer", "outcome"]);
+        engine.shutdown(ShutdownMode::Drain).await;
+    });
+}

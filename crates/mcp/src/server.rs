@@ -1749,6 +1749,14 @@ impl AlcServer {
         Ok(json!({"session_id": id.as_str(), "notes_count": n}))
     }
 
+    /// Writes what the session holds back for its running step (`Engine::ensure_written`)
+    /// before a reply lets the caller act on it.
+    fn ensure_written(&self, id: &SessionId) -> Result<(), ToolError> {
+        self.engine()
+            .ensure_written(id)
+            .map_err(|e| ToolError::new("internal", e.to_string()).with_session(id.as_str()))
+    }
+
     fn spawn(&self, spec: SessionSpec) -> Result<SessionId, ToolError> {
         self.spawn_mode(spec, false)
     }
@@ -1847,9 +1855,7 @@ impl AlcServer {
         let out = self.drive(&id, wait, ctx, 0, true).await;
         // The id leaves with this reply (a `running` one included): the session is in
         // the journal by then.
-        self.engine()
-            .ensure_written(&id)
-            .map_err(|e| ToolError::new("internal", e.to_string()).with_session(id.as_str()))?;
+        self.ensure_written(&id)?;
         let mut out = out?;
         packages::add_lib_path_warnings(&mut out, lib_path_warnings);
         Ok(out)
@@ -2237,9 +2243,11 @@ impl AlcServer {
         };
         let before = self.engine().state(&id, &SnapshotOptions::default()).ok();
         let mut applied = answers.clone();
+        // A completed round replies after the step it starts, so its answers go to the
+        // journal with that step's records (`ensure_written` below covers early replies).
         let ack = self
             .engine()
-            .resume_now(&id, Answers { round, answers })
+            .resume_now_with_next_step(&id, Answers { round, answers })
             .map_err(|e| resume_error(&id, e))?;
         self.record(&id);
         if let Some(p) = before.as_ref().and_then(|b| b.pending.as_ref()) {
@@ -2271,7 +2279,9 @@ impl AlcServer {
                 // Observe from before the answers were applied, so nothing the resumed
                 // script reports is missed.
                 let from = before.as_ref().map_or(0, |s| s.last_event_seq + 1);
-                self.drive(&id, wait, ctx, from, false).await
+                let out = self.drive(&id, wait, ctx, from, false).await;
+                self.ensure_written(&id)?;
+                out
             }
         };
         // The answers are in the transcript before the call returns (their write was
