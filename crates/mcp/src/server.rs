@@ -1676,10 +1676,16 @@ impl AlcServer {
                         // The row follows pauses and the end; readers sync it on demand
                         // in between (`alc_log_view`), so other events write nothing.
                         EventBody::Created { .. } => {
-                            this.sync_transcript(&id);
+                            // A short session has often ended by now: its final row is
+                            // then written once, here.
+                            synced_end = this
+                                .sync_transcript(&id)
+                                .is_some_and(|s| s.phase.is_terminal());
                         }
                         EventBody::Terminal { .. } => {
-                            this.sync_transcript(&id);
+                            if !synced_end {
+                                this.sync_transcript(&id);
+                            }
                             synced_end = true;
                             // `metadata`/`off`: the journal keeps sizes and digests of the
                             // finished session's prompts and answers, not their text.
