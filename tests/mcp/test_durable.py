@@ -71,23 +71,33 @@ async def test_paused_session_survives_sigkill_of_the_server():
             assert isinstance(done["result"]["t"], int)
 
 
+async def killed_after(home: str, pidfile: str, calls) -> str:
+    """Runs `calls(session)` (which returns a session id) on a server, then SIGKILLs it."""
+    session_id = None
+    try:
+        async with server(home, pidfile) as s:
+            session_id = await calls(s)
+            os.kill(int(open(pidfile).read().strip()), signal.SIGKILL)
+    except BaseException:
+        # The client notices the dead server when its context closes; anything earlier
+        # is a failure of `calls`.
+        if session_id is None:
+            raise
+    return session_id
+
+
 async def test_a_running_reply_names_a_session_that_survives_sigkill():
     """`alc_run` writes a session's `spawned` record with its first step; when the call
     returns `running` before that step ends, the session is written before the reply."""
+
+    async def calls(s):
+        spin = await ok(s, "alc_run", {"code": "local x = 0 while true do x = x + 1 end", "wait_ms": 50})
+        assert spin["status"] == "running", spin
+        return spin["session_id"]
+
     with tempfile.TemporaryDirectory(prefix="alc-durable-") as home:
         pidfile = os.path.join(home, "pid")
-        session_id = None
-        try:
-            async with server(home, pidfile) as s:
-                spin = await ok(s, "alc_run", {"code": "local x = 0 while true do x = x + 1 end",
-                                               "wait_ms": 50})
-                assert spin["status"] == "running", spin
-                session_id = spin["session_id"]
-                os.kill(int(open(pidfile).read().strip()), signal.SIGKILL)
-        except BaseException:
-            pass
-        assert session_id is not None
-
+        session_id = await killed_after(home, pidfile, calls)
         async with server(home, pidfile) as s:
             status = await ok(s, "alc_status", {"session_id": session_id})
             assert status["session_id"] == session_id, status
@@ -98,22 +108,17 @@ async def test_a_running_reply_names_a_session_that_survives_sigkill():
 async def test_answers_behind_a_running_reply_survive_sigkill():
     """`alc_continue` writes a round's answers with the step they start; when the call
     returns `running` before that step ends, the answers are written before the reply."""
+
+    async def calls(s):
+        first = await ok(s, "alc_run", {"code": 'alc.llm("go?") local x = 0 while true do x = x + 1 end'})
+        assert first["status"] == "needs_response", first
+        spin = await ok(s, "alc_continue", {"session_id": first["session_id"], "response": "yes", "wait_ms": 50})
+        assert spin["status"] == "running", spin
+        return first["session_id"]
+
     with tempfile.TemporaryDirectory(prefix="alc-durable-") as home:
         pidfile = os.path.join(home, "pid")
-        session_id = None
-        try:
-            async with server(home, pidfile) as s:
-                first = await ok(s, "alc_run", {"code": 'alc.llm("go?") local x = 0 while true do x = x + 1 end'})
-                assert first["status"] == "needs_response", first
-                session_id = first["session_id"]
-                spin = await ok(s, "alc_continue", {"session_id": session_id, "response": "yes",
-                                                    "wait_ms": 50})
-                assert spin["status"] == "running", spin
-                os.kill(int(open(pidfile).read().strip()), signal.SIGKILL)
-        except BaseException:
-            pass
-        assert session_id is not None
-
+        session_id = await killed_after(home, pidfile, calls)
         async with server(home, pidfile) as s:
             # Replayed past the answered pause: the session runs again, not asking anew.
             status = await ok(s, "alc_status", {"session_id": session_id})
