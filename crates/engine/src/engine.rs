@@ -1210,11 +1210,8 @@ fn transition_holding(
         records.extend(outcome_record(&st.core, now));
     }
     // Only a hot VM steps without reading the journal back (a cold one replays it).
-    let hold = hold_for_step
-        && effects.enqueue
-        && !effects.terminal
-        && st.core.slot == SlotState::Hot
-        && st.vm.is_some();
+    let hold =
+        hold_for_step && effects.enqueue && !effects.terminal && st.core.slot == SlotState::Hot;
     let row = row_of(&st.core, now);
     let dropped = if effects.drop_vm { st.vm.take() } else { None };
     let version = st.core.version;
@@ -1753,8 +1750,8 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
     let version = st.core.version;
     let evicted = retain_terminal(inner, &cell, &effects);
     drop(st);
-    // A preemption that read nothing from outside has nothing to record (unless the
-    // session itself is still to be written).
+    // A preemption that read nothing from outside has nothing to record (unless records
+    // are held back for this step).
     let written = if records.is_empty() && !cell.log.held_back() {
         Ok(())
     } else {

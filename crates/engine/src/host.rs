@@ -534,7 +534,7 @@ impl VmHost {
         let mut last = log.last_seq.lock();
         // Records held back for this step (a new session's `spawned`, answers) go first.
         if let Err(e) = log.write_held(&mut last, row.clone()) {
-            return Err(self.journal_failed(format!("journal: {e}")));
+            return Err(self.journal_failed(e));
         }
         let base = *last;
         let mut count = 0;
@@ -561,13 +561,14 @@ impl VmHost {
                 *last = base + count;
                 Ok(result.unwrap_or_default())
             }
-            Err(e) => Err(self.journal_failed(format!("journal: {e}"))),
+            Err(e) => Err(self.journal_failed(e)),
         }
     }
 
     /// A journal write of the step failed: the step aborts (the session fails, T25);
     /// the error for the script.
-    fn journal_failed(&mut self, msg: String) -> mlua::Error {
+    fn journal_failed(&mut self, e: impl std::fmt::Display) -> mlua::Error {
+        let msg = format!("journal: {e}");
         self.buffer.journal_error = Some(msg.clone());
         let _ = self.abort.compare_exchange(
             crate::hook::ABORT_NONE,
@@ -579,8 +580,8 @@ impl VmHost {
         mlua::Error::runtime(msg)
     }
 
-    /// Appends the buffered input records now (one durable write), and the session's
-    /// held-back `spawned` record if it is not in the journal yet.
+    /// Appends the buffered input records now (one durable write), after any records
+    /// held back for this step (`SessionLog::hold`).
     pub fn flush(&mut self) -> mlua::Result<()> {
         let Some(log) = self.log.clone() else {
             return Ok(());
@@ -592,7 +593,7 @@ impl VmHost {
         let row = RowUpdate::new(Phase::Running, self.round, self.clock.now_ms());
         let mut last = log.last_seq.lock();
         if let Err(e) = log.append_locked(&mut last, records, row) {
-            return Err(self.journal_failed(format!("journal: {e}")));
+            return Err(self.journal_failed(e));
         }
         Ok(())
     }

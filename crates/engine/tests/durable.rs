@@ -1546,6 +1546,45 @@ fn changed_data_file_is_a_divergence_naming_the_file() {
     assert_ne!(report.expected_digest, report.actual_digest, "{report:?}");
 }
 
+/// A spec running `source`.
+fn code_spec(source: &str) -> SessionSpec {
+    SessionSpec::new(Program::Code {
+        source: source.into(),
+        name: None,
+    })
+}
+
+/// The record kinds of session `id` in `journal`, in seq order.
+fn record_kinds(journal: &SqliteJournal, id: &SessionId) -> Vec<&'static str> {
+    journal
+        .read(id, 1)
+        .unwrap()
+        .iter()
+        .map(|r| r.body.kind())
+        .collect()
+}
+
+/// The session's end (a hang is a failure).
+async fn ended(engine: &Engine, id: &SessionId) -> alc_core::Terminal {
+    tokio::time::timeout(HANG, engine.wait(id))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Cancels a session and waits for its end (a running session's outcome is written by
+/// its worker when the step ends).
+async fn cancel_and_end(engine: &Engine, id: &SessionId) {
+    engine
+        .cancel(
+            id,
+            alc_core::CancelReason::new(alc_core::CancelCode::ClientCancelled),
+        )
+        .await
+        .unwrap();
+    ended(engine, id).await;
+}
+
 /// `spawn_now_with_first_step`: the session reaches the journal with its first step's
 /// records (`spawned` and the outcome as seqs 1 and 2, the row with its labels); a session
 /// still in its first step is not in the journal until `ensure_written`; a session paused
@@ -1559,32 +1598,27 @@ fn spawned_is_written_with_the_first_step() {
         let a = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
         let journal = SqliteJournal::open(&db, Durability::Normal).unwrap();
         let code = |source: &str| {
-            let mut spec = SessionSpec::new(Program::Code {
-                source: source.into(),
-                name: None,
-            });
+            let mut spec = code_spec(source);
             spec.labels.insert("kind".into(), "run".into());
             spec
         };
 
         let done = a.spawn_now_with_first_step(code("return 1")).unwrap();
-        let t = tokio::time::timeout(HANG, a.wait(&done))
-            .await
-            .unwrap()
-            .unwrap();
+        let t = ended(&a, &done).await;
         assert_eq!(
             t.outcome,
             Outcome::Completed {
                 value: serde_json::json!(1)
             }
         );
-        let kinds: Vec<(u64, &str)> = journal
+        let seqs: Vec<u64> = journal
             .read(&done, 1)
             .unwrap()
             .iter()
-            .map(|r| (r.seq, r.body.kind()))
+            .map(|r| r.seq)
             .collect();
-        assert_eq!(kinds, vec![(1, "spawned"), (2, "outcome")]);
+        assert_eq!(seqs, vec![1, 2]);
+        assert_eq!(record_kinds(&journal, &done), vec!["spawned", "outcome"]);
         let row = journal.session(&done).unwrap().expect("row written");
         assert_eq!(row.labels.get("kind").map(String::as_str), Some("run"));
         assert_eq!(row.phase, Phase::Completed);
@@ -1602,24 +1636,11 @@ fn spawned_is_written_with_the_first_step() {
         assert_eq!(row.status, alc_core::SessionStatus::Open);
         assert_eq!(journal.read(&spinning, 1).unwrap().len(), 1);
         a.ensure_written(&spinning).unwrap(); // idempotent
-        a.cancel(
-            &spinning,
-            alc_core::CancelReason::new(alc_core::CancelCode::ClientCancelled),
-        )
-        .await
-        .unwrap();
-        // A running session's outcome is written by its worker when the step ends.
-        tokio::time::timeout(HANG, a.wait(&spinning))
-            .await
-            .unwrap()
-            .unwrap();
-        let kinds: Vec<&str> = journal
-            .read(&spinning, 1)
-            .unwrap()
-            .iter()
-            .map(|r| r.body.kind())
-            .collect();
-        assert_eq!(kinds, vec!["spawned", "outcome"]);
+        cancel_and_end(&a, &spinning).await;
+        assert_eq!(
+            record_kinds(&journal, &spinning),
+            vec!["spawned", "outcome"]
+        );
 
         // Paused in the first step, then adopted by another engine.
         let paused = a
@@ -1628,13 +1649,7 @@ fn spawned_is_written_with_the_first_step() {
         let UntilPause::Paused { .. } = a.run_until_pause(&paused, HANG).await.unwrap() else {
             panic!("expected a pause")
         };
-        let kinds: Vec<&str> = journal
-            .read(&paused, 1)
-            .unwrap()
-            .iter()
-            .map(|r| r.body.kind())
-            .collect();
-        assert_eq!(kinds, vec!["spawned", "pause"]);
+        assert_eq!(record_kinds(&journal, &paused), vec!["spawned", "pause"]);
         a.shutdown(ShutdownMode::Drain).await;
 
         let b = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
@@ -1643,10 +1658,7 @@ fn spawned_is_written_with_the_first_step() {
             panic!("adopted paused")
         };
         answer_pause(&b, &paused, &snapshot).await;
-        let t = tokio::time::timeout(HANG, b.wait(&paused))
-            .await
-            .unwrap()
-            .unwrap();
+        let t = ended(&b, &paused).await;
         assert_eq!(
             t.outcome,
             Outcome::Completed {
@@ -1667,20 +1679,7 @@ fn answers_are_written_with_the_step_they_start() {
     rt.block_on(async {
         let engine = durable_engine(&db, T_A, Arc::new(PackageRoots::default()));
         let journal = SqliteJournal::open(&db, Durability::Normal).unwrap();
-        let kinds = |id: &SessionId| -> Vec<&'static str> {
-            journal
-                .read(id, 1)
-                .unwrap()
-                .iter()
-                .map(|r| r.body.kind())
-                .collect()
-        };
-        let code = |source: &str| {
-            SessionSpec::new(Program::Code {
-                source: source.into(),
-                name: None,
-            })
-        };
+        let kinds = |id: &SessionId| record_kinds(&journal, id);
         let answer = |snap: &alc_core::Snapshot, text: &str| {
             let batch = snap.pending.as_ref().unwrap();
             Answers {
@@ -1690,7 +1689,9 @@ fn answers_are_written_with_the_step_they_start() {
         };
 
         let id = engine
-            .spawn(code(r#"local a = alc.llm("1") return alc.llm("2 " .. a)"#))
+            .spawn(code_spec(
+                r#"local a = alc.llm("1") return alc.llm("2 " .. a)"#,
+            ))
             .await
             .unwrap();
         let UntilPause::Paused { snapshot } = engine.run_until_pause(&id, HANG).await.unwrap()
@@ -1708,10 +1709,7 @@ fn answers_are_written_with_the_step_they_start() {
         engine
             .resume_now_with_next_step(&id, answer(&snapshot, "B"))
             .unwrap();
-        let t = tokio::time::timeout(HANG, engine.wait(&id))
-            .await
-            .unwrap()
-            .unwrap();
+        let t = ended(&engine, &id).await;
         assert_eq!(
             t.outcome,
             Outcome::Completed {
@@ -1725,7 +1723,7 @@ fn answers_are_written_with_the_step_they_start() {
 
         // Answers that start a long step: written on demand.
         let id = engine
-            .spawn(code(
+            .spawn(code_spec(
                 r#"alc.llm("1") local x = 0 while true do x = x + 1 end"#,
             ))
             .await
@@ -1740,17 +1738,7 @@ fn answers_are_written_with_the_step_they_start() {
         assert_eq!(kinds(&id), vec!["spawned", "pause"]);
         engine.ensure_written(&id).unwrap();
         assert_eq!(kinds(&id), vec!["spawned", "pause", "answer"]);
-        engine
-            .cancel(
-                &id,
-                alc_core::CancelReason::new(alc_core::CancelCode::ClientCancelled),
-            )
-            .await
-            .unwrap();
-        tokio::time::timeout(HANG, engine.wait(&id))
-            .await
-            .unwrap()
-            .unwrap();
+        cancel_and_end(&engine, &id).await;
         assert_eq!(kinds(&id), vec!["spawned", "pause", "answer", "outcome"]);
         engine.shutdown(ShutdownMode::Drain).await;
     });
