@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Error returned when a string is not a valid identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,9 +13,12 @@ pub enum IdError {
 }
 
 /// A session identifier: `s-` + 32 lowercase hex digits (128 random bits).
+///
+/// Shared, not copied: a hosted session's id sits in its cell, state machine, journal
+/// handle, records, events and table keys, and a clone only counts a reference.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct SessionId(String);
+pub struct SessionId(Arc<str>);
 
 impl SessionId {
     /// Parses `s-` + 32 hex digits, case-insensitively; the result is lowercase.
@@ -27,7 +31,7 @@ impl SessionId {
         if rest.len() != 32 || !rest.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
-        Ok(SessionId(format!("s-{}", rest.to_ascii_lowercase())))
+        Ok(SessionId(format!("s-{}", rest.to_ascii_lowercase()).into()))
     }
 
     /// Builds an id from 16 random bytes (the engine supplies them from the OS CSPRNG).
@@ -37,7 +41,7 @@ impl SessionId {
         for b in bytes {
             s.push_str(&format!("{b:02x}"));
         }
-        SessionId(s)
+        SessionId(s.into())
     }
 
     /// The id as a string slice.

@@ -392,13 +392,22 @@ impl RowFilter {
 
     /// Whether `row` passes this filter (ignoring `limit`).
     pub fn matches(&self, row: &SessionRow) -> bool {
-        self.status.is_none_or(|s| s == row.status)
-            && self.phase.is_none_or(|p| p == row.phase)
-            && self.updated_before.is_none_or(|t| row.updated_at < t)
-            && self
-                .labels
-                .iter()
-                .all(|(k, v)| row.labels.get(k) == Some(v))
+        self.matches_fields(row.status, row.phase, row.updated_at, &row.labels)
+    }
+
+    /// [`matches`](Self::matches) on the fields it reads, for journals that keep rows in
+    /// another shape.
+    pub fn matches_fields(
+        &self,
+        status: SessionStatus,
+        phase: Phase,
+        updated_at: i64,
+        labels: &BTreeMap<String, String>,
+    ) -> bool {
+        self.status.is_none_or(|s| s == status)
+            && self.phase.is_none_or(|p| p == phase)
+            && self.updated_before.is_none_or(|t| updated_at < t)
+            && self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
     }
 }
 

@@ -238,8 +238,8 @@ pub struct SessionCore {
     pub last_round: Option<CompletedRound>,
     /// Answers of the completed round in issue order; taken by `Dispatch`.
     pub resume_input: Option<Vec<Answer>>,
-    /// First cancel request and its time.
-    pub cancel: Option<(CancelReason, i64)>,
+    /// First cancel request and its time (boxed: set at most once, late in a session).
+    pub cancel: Option<Box<(CancelReason, i64)>>,
     /// First abort cause of the running step.
     pub abort: Option<AbortCause>,
     /// Terminal outcome (boxed: most sessions held in memory are not terminal).
@@ -616,7 +616,7 @@ impl SessionCore {
             program_kind: self.program_kind.to_string(),
             labels: self.labels.clone(),
             pending: self.pending.as_ref().map(PendingState::to_batch),
-            cancel: self.cancel.as_ref().map(|(r, _)| r.clone()),
+            cancel: self.cancel.as_ref().map(|c| c.0.clone()),
             outcome: self.outcome.as_deref().cloned(),
             metrics: self.metrics.clone(),
             budget: self.budget_status(),
@@ -758,7 +758,8 @@ impl SessionCore {
             Some(AbortCause::Cancel) => {
                 let (reason, requested_at) = self
                     .cancel
-                    .clone()
+                    .as_deref()
+                    .cloned()
                     .unwrap_or((CancelReason::new(CancelCode::Internal), now));
                 let o = Outcome::Cancelled {
                     reason,
@@ -1060,7 +1061,7 @@ impl SessionCore {
                 fx.ack = Some(Ack::Cancel(CancelAck::Requested));
                 if self.cancel.is_none() {
                     self.touch(now);
-                    self.cancel = Some((reason.clone(), now));
+                    self.cancel = Some(Box::new((reason.clone(), now)));
                     self.abort.get_or_insert(AbortCause::Cancel);
                     fx.set_abort_flag = true;
                     self.emit(&mut fx, now, EventBody::CancelRequested { reason });
@@ -1078,7 +1079,10 @@ impl SessionCore {
     fn cancel_now(&mut self, fx: &mut Effects, reason: CancelReason, now: i64) {
         self.touch(now);
         let phase_before = self.phase;
-        let (reason, requested_at) = self.cancel.get_or_insert((reason, now)).clone();
+        let (reason, requested_at) = *self
+            .cancel
+            .get_or_insert_with(|| Box::new((reason, now)))
+            .clone();
         self.emit(
             fx,
             now,

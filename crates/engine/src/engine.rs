@@ -24,6 +24,7 @@ use alc_core::{
 };
 use parking_lot::{Condvar, Mutex};
 
+use crate::changes::{Changes, Seen};
 use crate::durable::{self, PendingRecord, SessionLog};
 use crate::hook::{self, StepControl};
 use crate::host::{BridgeLimits, BudgetView};
@@ -837,11 +838,11 @@ impl Engine {
                 next,
             });
         }
-        let rx = cell.changed.subscribe();
+        let seen = cell.changed.seen();
         Ok(EventStream {
             cell,
             next: from_seq.max(1),
-            rx,
+            seen,
             done: false,
             stopped: self.inner.stopped.clone(),
         })
@@ -863,7 +864,7 @@ impl Engine {
                 })
             }
         };
-        let mut rx = cell.changed.subscribe();
+        let mut seen = cell.changed.seen();
         loop {
             let terminal = cell.state.lock().core.terminal();
             if let Some(t) = terminal {
@@ -873,9 +874,7 @@ impl Engine {
             if self.inner.stopped.load(Ordering::Acquire) {
                 return Err(WaitError::ShuttingDown);
             }
-            if rx.changed().await.is_err() {
-                return Err(WaitError::ShuttingDown);
-            }
+            cell.changed.changed(&mut seen).await;
         }
     }
 
@@ -905,7 +904,7 @@ impl Engine {
                 })
             }
         };
-        let mut rx = cell.changed.subscribe();
+        let mut seen = cell.changed.seen();
         let deadline = tokio::time::Instant::now() + timeout;
         // Poll (rather than await) the transitions of the first `SETTLE_SPIN`: a step
         // passes through several (queued, running, paused), each a change of `rx`.
@@ -933,12 +932,11 @@ impl Engine {
                 return Err(WaitError::ShuttingDown);
             }
             let now = Instant::now();
-            if now < poll_until && poll_changed(&mut rx, poll_until - now) {
+            if now < poll_until && poll_changed(&cell.changed, &mut seen, poll_until - now) {
                 continue;
             }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => continue,
-                Ok(Err(_)) => return Err(WaitError::ShuttingDown),
+            match tokio::time::timeout_at(deadline, cell.changed.changed(&mut seen)).await {
+                Ok(()) => continue,
                 Err(_) => {
                     let st = cell.state.lock();
                     return Ok(UntilPause::Running {
@@ -1046,8 +1044,7 @@ impl Engine {
         // Release everyone waiting on a session that can no longer change.
         inner.stopped.store(true, Ordering::Release);
         for cell in inner.table.cells() {
-            let version = cell.state.lock().core.version;
-            cell.notify(version);
+            cell.notify();
         }
         report.lost = if inner.durable {
             0
@@ -1067,7 +1064,7 @@ impl Engine {
 pub struct EventStream {
     cell: Arc<SessionCell>,
     next: u64,
-    rx: tokio::sync::watch::Receiver<u64>,
+    seen: crate::changes::Seen,
     done: bool,
     stopped: Arc<AtomicBool>,
 }
@@ -1098,9 +1095,7 @@ impl EventStream {
             if self.stopped.load(Ordering::Acquire) {
                 return None;
             }
-            if self.rx.changed().await.is_err() {
-                return None;
-            }
+            self.cell.changed.changed(&mut self.seen).await;
         }
     }
 }
@@ -1121,16 +1116,11 @@ fn enqueue(inner: &Inner, cell: Arc<SessionCell>) {
 const SETTLE_SPIN: Duration = Duration::from_micros(30);
 
 /// Polls `rx` for a change for up to `limit`; true if one came.
-fn poll_changed(rx: &mut tokio::sync::watch::Receiver<u64>, limit: Duration) -> bool {
+fn poll_changed(changes: &Changes, seen: &mut Seen, limit: Duration) -> bool {
     let until = Instant::now() + limit;
     loop {
-        match rx.has_changed() {
-            Ok(true) => {
-                rx.borrow_and_update();
-                return true;
-            }
-            Ok(false) => {}
-            Err(_) => return true,
+        if changes.take(seen) {
+            return true;
         }
         if Instant::now() >= until {
             return false;
@@ -1214,7 +1204,6 @@ fn transition_holding(
         hold_for_step && effects.enqueue && !effects.terminal && st.core.slot == SlotState::Hot;
     let row = row_of(&st.core, now);
     let dropped = if effects.drop_vm { st.vm.take() } else { None };
-    let version = st.core.version;
     let evicted = retain_terminal(inner, cell, &effects);
     drop(st);
     let mut failed = None;
@@ -1235,11 +1224,11 @@ fn transition_holding(
     if let Some(message) = failed {
         let mut fx = effects;
         fx.enqueue = false;
-        after_transition(inner, cell, &fx, version, evicted);
+        after_transition(inner, cell, &fx, evicted);
         journal_failed(inner, cell, message.clone());
         return Err(Fail::Journal(message));
     }
-    after_transition(inner, cell, &effects, version, evicted);
+    after_transition(inner, cell, &effects, evicted);
     Ok(effects.ack)
 }
 
@@ -1252,7 +1241,6 @@ fn journal_failed(inner: &Inner, cell: &Arc<SessionCell>, message: String) {
         return;
     };
     let dropped = if effects.drop_vm { st.vm.take() } else { None };
-    let version = st.core.version;
     let evicted = retain_terminal(inner, cell, &effects);
     drop(st);
     if let Some(vm) = dropped {
@@ -1261,7 +1249,7 @@ fn journal_failed(inner: &Inner, cell: &Arc<SessionCell>, message: String) {
             .fetch_sub(vm.used_memory() as u64, Ordering::Relaxed);
         drop(vm);
     }
-    after_transition(inner, cell, &effects, version, evicted);
+    after_transition(inner, cell, &effects, evicted);
 }
 
 /// A core rebuilt from a session's records (adoption, unhosted `state`).
@@ -1381,7 +1369,6 @@ fn after_transition(
     inner: &Inner,
     cell: &Arc<SessionCell>,
     effects: &alc_core::Effects,
-    version: u64,
     evicted: Vec<SessionId>,
 ) {
     if effects.enqueue {
@@ -1412,7 +1399,7 @@ fn after_transition(
             retained.retain(|id| id != &cell.id);
         }
     }
-    cell.notify(version);
+    cell.notify();
 }
 
 fn arm_timers(inner: &Inner, cell: &Arc<SessionCell>, effects: &alc_core::Effects, now: i64) {
@@ -1572,9 +1559,8 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
             m.cpu_ms,
             st.core.round,
         );
-        let version = st.core.version;
         drop(st);
-        cell.notify(version);
+        cell.notify();
         out
     };
     if let Some(vm) = &vm {
@@ -1747,7 +1733,6 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
     if st.core.slot == SlotState::Hot && st.vm.is_none() {
         debug_assert!(false, "a hot slot must hold its VM");
     }
-    let version = st.core.version;
     let evicted = retain_terminal(inner, &cell, &effects);
     drop(st);
     // A preemption that read nothing from outside has nothing to record (unless records
@@ -1766,11 +1751,11 @@ fn run_step(inner: &Inner, cell: Arc<SessionCell>) {
     if let Err(e) = written {
         let mut fx = effects;
         fx.enqueue = false;
-        after_transition(inner, &cell, &fx, version, evicted);
+        after_transition(inner, &cell, &fx, evicted);
         journal_failed(inner, &cell, format!("journal: {e}"));
         return;
     }
-    after_transition(inner, &cell, &effects, version, evicted);
+    after_transition(inner, &cell, &effects, evicted);
     drop(finished_vm);
     drop(dropped);
 }

@@ -632,20 +632,25 @@ impl From<mlua::Error> for DecodeError {
 ///
 /// Nesting deeper than [`MAX_DEPTH`] is rejected.
 pub fn from_json(lua: &Lua, v: &JValue) -> mlua::Result<Value> {
-    let marks = marks_table(lua)?;
-    let null = json_null(lua)?;
-    let b = Builder { lua, marks, null };
-    b.value(v, 0)
+    Builder {
+        lua,
+        marks: None,
+        null: None,
+    }
+    .value(v, 0)
 }
 
+/// Converts one document. The mark table and the sentinel are fetched (installed on
+/// first use) only when an array needs them: a session whose `ctx` holds no array does
+/// not carry them.
 struct Builder<'a> {
     lua: &'a Lua,
-    marks: Table,
-    null: Value,
+    marks: Option<Table>,
+    null: Option<Value>,
 }
 
 impl Builder<'_> {
-    fn value(&self, v: &JValue, depth: usize) -> mlua::Result<Value> {
+    fn value(&mut self, v: &JValue, depth: usize) -> mlua::Result<Value> {
         Ok(match v {
             JValue::Null => Value::Nil,
             JValue::Bool(b) => Value::Boolean(*b),
@@ -660,12 +665,19 @@ impl Builder<'_> {
                 let t = self.lua.create_table_with_capacity(items.len(), 0)?;
                 for (i, item) in items.iter().enumerate() {
                     let lv = match item {
-                        JValue::Null => self.null.clone(),
+                        JValue::Null => match &self.null {
+                            Some(null) => null.clone(),
+                            None => self.null.insert(json_null(self.lua)?).clone(),
+                        },
                         other => self.value(other, depth + 1)?,
                     };
                     t.raw_set(i as i64 + 1, lv)?;
                 }
-                self.marks.raw_set(t.clone(), true)?;
+                let marks = match &self.marks {
+                    Some(marks) => marks,
+                    None => self.marks.insert(marks_table(self.lua)?),
+                };
+                marks.raw_set(t.clone(), true)?;
                 Value::Table(t)
             }
             JValue::Object(map) => {

@@ -8,6 +8,7 @@
 
 mod card;
 pub mod card_store;
+mod changes;
 mod durable;
 mod engine;
 pub mod hook;

@@ -2,8 +2,8 @@
 //!
 //! A cell holds the session's `SessionCore` (mutated only through
 //! `SessionMachine::apply`, under the cell's mutex), the VM set while it is parked
-//! (`Hot`), the spec needed to build it when `Cold`, and a watch channel whose value is
-//! bumped at every transition so waiters and observers wake without polling.
+//! (`Hot`), the spec needed to build it when `Cold`, and a change signal bumped at every
+//! transition so waiters and observers wake without polling.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use alc_core::{SessionCore, SessionId, SessionSpec};
 use parking_lot::Mutex;
-use tokio::sync::watch;
 
 use crate::vm::VmSet;
 
@@ -38,8 +37,8 @@ pub struct SessionCell {
     pub abort: Arc<AtomicU8>,
     /// Core and VM, under one lock.
     pub state: Mutex<CellState>,
-    /// Bumped (with the core's version) at every transition.
-    pub changed: watch::Sender<u64>,
+    /// Bumped at every transition.
+    pub changed: crate::changes::Changes,
     /// The session's journal handle (seq allocation, appends).
     pub log: Arc<crate::durable::SessionLog>,
     /// Step time not yet reported in whole milliseconds (µs), so that many short steps
@@ -60,14 +59,13 @@ impl SessionCell {
         seed: u64,
         log: Arc<crate::durable::SessionLog>,
     ) -> Arc<SessionCell> {
-        let (changed, _) = watch::channel(core.version);
         Arc::new(SessionCell {
             id: core.id.clone(),
             spec,
             seed,
             abort: Arc::new(AtomicU8::new(0)),
             state: Mutex::new(CellState { core, vm: None }),
-            changed,
+            changed: Default::default(),
             log,
             cpu_carry_us: AtomicU64::new(0),
             idle_armed: std::sync::atomic::AtomicBool::new(false),
@@ -75,8 +73,8 @@ impl SessionCell {
     }
 
     /// Wakes everyone waiting on this session.
-    pub fn notify(&self, version: u64) {
-        self.changed.send_replace(version);
+    pub fn notify(&self) {
+        self.changed.bump();
     }
 }
 

@@ -1,8 +1,8 @@
 //! `MemoryJournal`: the in-process, non-durable journal.
 
 use alc_core::{
-    Journal, JournalError, JournalRecord, LeaseResult, OwnerId, RowFilter, SessionAppend,
-    SessionId, SessionRow, SessionStatus,
+    Journal, JournalError, JournalRecord, LeaseResult, Outcome, OwnerId, Phase, RowFilter,
+    SessionAppend, SessionId, SessionMetrics, SessionRow, SessionStatus,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -10,8 +10,42 @@ use std::sync::{Mutex, MutexGuard};
 /// One session's row and records. Boxed in the map: a paused session's entry is a few
 /// hundred bytes, and an unboxed map would keep that much empty for each free slot.
 struct Entry {
-    row: SessionRow,
+    row: Row,
     records: Vec<JournalRecord>,
+}
+
+/// A [`SessionRow`] as this journal keeps it: the id is the map's key, and the outcome and
+/// metrics (large, and unset for most of a session's life) are boxed, so a paused
+/// session's entry is a quarter of a `SessionRow`.
+struct Row {
+    created_at: i64,
+    updated_at: i64,
+    status: SessionStatus,
+    phase: Phase,
+    round: u64,
+    last_seq: u64,
+    owner: Option<OwnerId>,
+    labels: BTreeMap<String, String>,
+    outcome: Option<Box<Outcome>>,
+    metrics: Option<Box<SessionMetrics>>,
+}
+
+impl Row {
+    fn to_row(&self, id: &SessionId) -> SessionRow {
+        SessionRow {
+            session_id: id.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            status: self.status,
+            phase: self.phase,
+            round: self.round,
+            last_seq: self.last_seq,
+            owner: self.owner.clone(),
+            labels: self.labels.clone(),
+            outcome: self.outcome.as_deref().cloned(),
+            metrics: self.metrics.as_deref().cloned(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -70,8 +104,7 @@ impl Journal for MemoryJournal {
             let row = &a.row;
             let e = g.sessions.entry(a.session_id.clone()).or_insert_with(|| {
                 Box::new(Entry {
-                    row: SessionRow {
-                        session_id: a.session_id.clone(),
+                    row: Row {
                         created_at: a.records.first().map_or(row.updated_at, |r| r.at),
                         updated_at: row.updated_at,
                         status: row.status(),
@@ -107,10 +140,10 @@ impl Journal for MemoryJournal {
                 r.labels = l.clone();
             }
             if let Some(o) = &row.outcome {
-                r.outcome = Some(o.clone());
+                r.outcome = Some(Box::new(o.clone()));
             }
             if let Some(m) = &row.metrics {
-                r.metrics = Some(m.clone());
+                r.metrics = Some(Box::new(m.clone()));
             }
         }
         Ok(())
@@ -131,17 +164,19 @@ impl Journal for MemoryJournal {
     }
 
     fn session(&self, id: &SessionId) -> Result<Option<SessionRow>, JournalError> {
-        Ok(self.lock().sessions.get(id).map(|e| e.row.clone()))
+        Ok(self.lock().sessions.get(id).map(|e| e.row.to_row(id)))
     }
 
     fn open_sessions(&self, filter: &RowFilter) -> Result<Vec<SessionRow>, JournalError> {
         let g = self.lock();
         let mut rows: Vec<SessionRow> = g
             .sessions
-            .values()
-            .map(|e| &e.row)
-            .filter(|r| filter.matches(r))
-            .cloned()
+            .iter()
+            .filter(|(_, e)| {
+                let r = &e.row;
+                filter.matches_fields(r.status, r.phase, r.updated_at, &r.labels)
+            })
+            .map(|(id, e)| e.row.to_row(id))
             .collect();
         rows.sort_by(|a, b| (a.updated_at, &a.session_id).cmp(&(b.updated_at, &b.session_id)));
         if let Some(n) = filter.limit {
