@@ -209,15 +209,13 @@ function P.entry(main, ...)
   return settle_root(raw_xpcall(main, on_error, ...))
 end
 
---- The main function of a package run: `require(name)[entry](ctx)`.
-P.package_main = forward("package_main")
-
 --- Issues a host request prepared by a Layer-0 validator and returns the reply.
 function P.host_yield(token)
   return raw_yield(HOST, token)
 end
 
---- Trusted mode (`[sandbox] trusted = true`): see `sandbox_more.lua`.
-P.enable_trusted = forward("enable_trusted")
+--- The rest of the sandbox, for the engine: `package_main` (the main function of a
+--- package run) and `enable_trusted` (trusted mode) are called from there.
+P.more = more
 
 return P

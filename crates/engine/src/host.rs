@@ -78,7 +78,7 @@ pub struct StepBuffer {
     /// Input records produced by the step and not yet flushed, in order.
     pub records: Vec<PendingRecord>,
     /// Replay found a divergence (the step is aborting).
-    pub divergence: Option<DivergenceReport>,
+    pub divergence: Option<Box<DivergenceReport>>,
     /// A journal write failed during the step (the step is aborting).
     pub journal_error: Option<String>,
 }
@@ -142,7 +142,7 @@ pub struct VmHost {
     /// A module whose source changed since it was journaled: replay goes on so that the
     /// report can show the first request that differs; the session fails at the latest
     /// when replay ends (engine.md §7.7).
-    pub module_changed: Option<DivergenceReport>,
+    pub module_changed: Option<Box<DivergenceReport>>,
     /// The state store shares the journal's database: writes commit with their record.
     pub state_atomic: bool,
     /// Journal producer id: 0 = main VM, i+1 = fork child i.
@@ -244,7 +244,7 @@ impl VmHost {
             report.expected, report.seq, report.actual
         );
         if self.buffer.divergence.is_none() {
-            self.buffer.divergence = Some(report);
+            self.buffer.divergence = Some(Box::new(report));
         }
         let _ = self.abort.compare_exchange(
             crate::hook::ABORT_NONE,
@@ -265,7 +265,7 @@ impl VmHost {
         let Some(rec) = self.replay.peek() else {
             if let Some(m) = self.module_changed.take() {
                 // Replay is over: fail before anything runs live.
-                return Err(self.diverge(m));
+                return Err(self.diverge(*m));
             }
             return Ok(None);
         };
@@ -409,7 +409,7 @@ impl VmHost {
             format!("module '{name}' changed since it was journaled")
         })?;
         if let Some(d) = changed {
-            self.module_changed.get_or_insert(d);
+            self.module_changed.get_or_insert_with(|| Box::new(d));
         }
         Ok(())
     }

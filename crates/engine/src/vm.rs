@@ -270,8 +270,10 @@ impl VmSet {
             // keeps the stock `math.randomseed` as `P.randomseed`.
             let randomseed: Function = p.raw_get("randomseed")?;
             randomseed.call::<()>(init.seed as i64)?;
+            // `P.more()` is the rest of the sandbox (`sandbox_more.lua`).
+            let more = || -> mlua::Result<Table> { p.raw_get::<Function>("more")?.call(()) };
             if init.services.trusted {
-                let enable: Function = p.raw_get("enable_trusted")?;
+                let enable: Function = more()?.raw_get("enable_trusted")?;
                 enable.call::<()>(())?;
             }
             let entry: Function = p.raw_get("entry")?;
@@ -292,7 +294,7 @@ impl VmSet {
                     }
                 }
                 Program::Package { name, entry } => {
-                    let make: Function = p.raw_get("package_main")?;
+                    let make: Function = more()?.raw_get("package_main")?;
                     make.call((name.clone(), entry.clone()))?
                 }
             };
@@ -409,7 +411,7 @@ impl VmSet {
                 (h.buffer.divergence.take(), h.buffer.journal_error.take())
             });
             if let Some(d) = divergence {
-                return self.diverged(d);
+                return self.diverged(*d);
             }
             if let Some(e) = journal_error {
                 return StepEnd::JournalFailed(e);
@@ -422,7 +424,7 @@ impl VmSet {
                 if module_changed && !matches!(end, StepEnd::Preempted) {
                     let d = host::with_host(&self.lua, |h| h.module_changed.clone());
                     if let Some(d) = d {
-                        return StepEnd::Diverged(Box::new(d));
+                        return StepEnd::Diverged(d);
                     }
                 }
                 return end;
@@ -474,7 +476,7 @@ impl VmSet {
         if read.is_err() {
             let d = host::with_host(&self.lua, |h| h.buffer.divergence.take());
             return Some(match d {
-                Some(d) => self.diverged(d),
+                Some(d) => self.diverged(*d),
                 None => engine_failure("fork record"),
             });
         }
@@ -713,7 +715,7 @@ impl VmSet {
             (h.buffer.divergence.take(), h.buffer.journal_error.take())
         });
         if let Some(d) = divergence {
-            return self.diverged(d);
+            return self.diverged(*d);
         }
         if let Some(e) = journal_error {
             return StepEnd::JournalFailed(e);
@@ -722,7 +724,7 @@ impl VmSet {
         if !replaying {
             if !matches!(end, StepEnd::Preempted) {
                 if let Some(d) = host::with_host(&self.lua, |h| h.module_changed.clone()) {
-                    return StepEnd::Diverged(Box::new(d));
+                    return StepEnd::Diverged(d);
                 }
             }
             return end;
