@@ -907,7 +907,7 @@ impl Engine {
         let mut seen = cell.changed.seen();
         let deadline = tokio::time::Instant::now() + timeout;
         // Poll (rather than await) the transitions of the first `SETTLE_SPIN`: a step
-        // passes through several (queued, running, paused), each a change of `rx`.
+        // passes through several (queued, running, paused), each a change of the cell's signal.
         let poll_until = Instant::now() + SETTLE_SPIN;
         loop {
             let settled = {
@@ -1115,7 +1115,7 @@ fn enqueue(inner: &Inner, cell: Arc<SessionCell>) {
 /// skips a thread wake-up. Briefly holding an executor thread this long is harmless.
 const SETTLE_SPIN: Duration = Duration::from_micros(30);
 
-/// Polls `rx` for a change for up to `limit`; true if one came.
+/// Polls `changes` for a change after `seen` for up to `limit`; true if one came.
 fn poll_changed(changes: &Changes, seen: &mut Seen, limit: Duration) -> bool {
     let until = Instant::now() + limit;
     loop {

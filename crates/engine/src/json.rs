@@ -1204,3 +1204,32 @@ pub fn register(lua: &Lua, alc: &Table) -> mlua::Result<()> {
     alc.raw_set("json_null", json_null(lua)?)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn installed(lua: &Lua, key: &str) -> bool {
+        !matches!(lua.named_registry_value::<Value>(key).unwrap(), Value::Nil)
+    }
+
+    #[test]
+    fn from_json_installs_the_marks_and_the_sentinel_only_when_an_array_needs_them() {
+        let lua = Lua::new();
+        from_json(
+            &lua,
+            &serde_json::json!({"task": "t", "n": 1, "o": {"x": null}}),
+        )
+        .unwrap();
+        assert!(!installed(&lua, MARKS_KEY));
+        assert!(!installed(&lua, NULL_KEY));
+
+        let v = from_json(&lua, &serde_json::json!({"a": [1, 2]})).unwrap();
+        assert!(installed(&lua, MARKS_KEY));
+        assert!(!installed(&lua, NULL_KEY), "no null in any array");
+        assert_eq!(to_json(&lua, &v).unwrap(), serde_json::json!({"a": [1, 2]}));
+
+        from_json(&lua, &serde_json::json!([null])).unwrap();
+        assert!(installed(&lua, NULL_KEY));
+    }
+}
