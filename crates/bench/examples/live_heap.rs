@@ -7,8 +7,10 @@
 //! cargo run --release -p alc-bench --example live_heap -- [N]
 //! ```
 //!
-//! prints the live bytes per session paused in `alc.llm('hi')` (in-memory journal), and
-//! per paused session after the idle TTL evicted it (SQLite journal, TTL 300 ms).
+//! prints the live bytes per session paused in `alc.llm('hi')` (in-memory journal), per
+//! paused session after the idle TTL evicted it (SQLite journal, TTL 300 ms), and per
+//! session paused after 60 answered rounds of 1,000-byte prompts (SQLite journal, 300
+//! sessions): what a working strategy holds between two calls.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -44,10 +46,47 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn spec() -> SessionSpec {
+    code("return alc.llm('hi')")
+}
+
+fn code(source: &str) -> SessionSpec {
     SessionSpec::new(Program::Code {
-        source: "return alc.llm('hi')".into(),
+        source: source.into(),
         name: None,
     })
+}
+
+/// Rounds of the working-session figure.
+const ROUNDS: usize = 60;
+
+/// A session answered `ROUNDS` times (1,000-byte prompts, 500-byte answers), paused again.
+async fn worked(engine: &Engine) {
+    let source = format!(
+        "local n = 0\nfor i = 1, {ROUNDS} do n = n + #alc.llm(string.rep('p', 1000) .. i) end\n\
+         return alc.llm('last')"
+    );
+    let id = engine.spawn(code(&source)).await.expect("spawn");
+    for _ in 0..ROUNDS {
+        engine
+            .run_until_pause(&id, Duration::from_secs(60))
+            .await
+            .expect("pauses");
+        let answer = alc_core::Answer::text(None, "a".repeat(500));
+        engine
+            .resume(
+                &id,
+                alc_core::Answers {
+                    round: None,
+                    answers: vec![answer],
+                },
+            )
+            .await
+            .expect("resumes");
+    }
+    engine
+        .run_until_pause(&id, Duration::from_secs(60))
+        .await
+        .expect("pauses");
 }
 
 /// Spawns `n` sessions, waits until all are paused, then (if `evicted`) until the idle
@@ -76,6 +115,18 @@ async fn per_session(engine: &Engine, n: usize, evicted: bool) -> isize {
     (LIVE.load(Ordering::Relaxed) - before) / n as isize
 }
 
+/// Live bytes per session that worked `ROUNDS` rounds (after a warm-up of 10).
+async fn per_worked_session(engine: &Engine, n: usize) -> isize {
+    for _ in 0..10 {
+        worked(engine).await;
+    }
+    let before = LIVE.load(Ordering::Relaxed);
+    for _ in 0..n {
+        worked(engine).await;
+    }
+    (LIVE.load(Ordering::Relaxed) - before) / n as isize
+}
+
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::args()
@@ -101,6 +152,13 @@ async fn main() {
     let sqlite = Engine::start_with_journal(config, Arc::new(journal), services()).expect("engine");
     let evicted = per_session(&sqlite, n, true).await;
     sqlite.shutdown(alc_engine::ShutdownMode::Cancel).await;
+
+    let journal = alc_store::SqliteJournal::open(dir.join("worked.db"), Durability::Normal)
+        .expect("journal opens");
+    let sqlite = Engine::start_with_journal(EngineConfig::default(), Arc::new(journal), services())
+        .expect("engine");
+    let worked = per_worked_session(&sqlite, 300).await;
+    sqlite.shutdown(alc_engine::ShutdownMode::Cancel).await;
     let _ = std::fs::remove_dir_all(&dir);
     println!(
         "{}",
@@ -108,6 +166,7 @@ async fn main() {
             "sessions": n,
             "live_bytes_per_paused": paused,
             "live_bytes_per_evicted": evicted,
+            "live_bytes_per_paused_after_60_rounds": worked,
         })
     );
 }

@@ -492,6 +492,7 @@ fn parse_engine(w: &mut Walker<'_>, root: &Table, cfg: &mut ConfigFile) {
                 "slice_ms",
                 "max_live_sessions",
                 "event_ring",
+                "event_ring_bytes",
                 "log_ring",
                 "max_batch",
                 "max_request_bytes",
@@ -513,6 +514,7 @@ fn parse_engine(w: &mut Walker<'_>, root: &Table, cfg: &mut ConfigFile) {
         set!("slice_ms", slice_ms, u64);
         set!("max_live_sessions", max_live_sessions, u64);
         set!("event_ring", event_ring, usize);
+        set!("event_ring_bytes", event_ring_bytes, usize);
         set!("log_ring", log_ring, usize);
         set!("max_batch", max_batch, usize);
         set!("max_request_bytes", max_request_bytes, usize);

@@ -102,6 +102,7 @@ hook_interval = 500
 slice_ms = 7
 max_batch = 64
 gc_park_growth_bytes = 1024
+event_ring_bytes = 4096
 
 [mcp]
 call_wait_ms = 1500
@@ -154,6 +155,7 @@ depth = 3
     assert_eq!(e.max_batch, 64);
     assert_eq!(e.gc_park_growth_bytes, 1024);
     assert_eq!(e.event_ring, EngineConfig::default().event_ring);
+    assert_eq!(e.event_ring_bytes, 4096);
     assert_eq!(
         s.retention(),
         Retention {

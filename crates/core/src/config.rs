@@ -55,6 +55,13 @@ pub struct EngineConfig {
     pub max_retained_terminal: u64,
     /// Events kept per session.
     pub event_ring: usize,
+    /// Bytes of events kept per session, each counted as its record plus its text
+    /// (prompts, messages, values; [`EventBody::text_bytes`]). The oldest events give way
+    /// first (an observer that lags behind them gets a `gap`); the newest event is
+    /// always kept.
+    ///
+    /// [`EventBody::text_bytes`]: crate::EventBody::text_bytes
+    pub event_ring_bytes: usize,
     /// Log entries kept per session.
     pub log_ring: usize,
     /// Maximum fork children.
@@ -106,6 +113,7 @@ impl Default for EngineConfig {
             max_live_sessions: 250_000,
             max_retained_terminal: 10_000,
             event_ring: 128,
+            event_ring_bytes: 16 << 10,
             log_ring: 20,
             max_fork_children: 16,
             max_batch: 256,

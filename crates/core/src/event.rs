@@ -106,6 +106,50 @@ pub enum EventBody {
     },
 }
 
+impl EventBody {
+    /// Bytes of text the event carries: prompts, messages, names and JSON values (an
+    /// estimate for values: their strings, keys and a few bytes per scalar). The event
+    /// ring bounds these per session.
+    pub fn text_bytes(&self) -> usize {
+        match self {
+            EventBody::Created { program_kind } => program_kind.len(),
+            EventBody::Paused { queries, .. } => queries.iter().map(PendingQuery::text_bytes).sum(),
+            EventBody::AnswersAccepted { query_ids, .. } => {
+                query_ids.iter().map(|q| q.as_str().len()).sum()
+            }
+            EventBody::ForkStarted { strategies } => strategies.iter().map(String::len).sum(),
+            EventBody::ForkChildFinished { strategy, .. } => strategy.len(),
+            EventBody::Log { entry } => {
+                entry.level.len() + entry.source.len() + entry.message.len()
+            }
+            EventBody::Progress { progress } => progress.message.len(),
+            EventBody::Metric { key, value } => key.len() + json_text_bytes(value),
+            EventBody::CancelRequested { reason } => reason.detail.as_ref().map_or(0, String::len),
+            EventBody::Terminal { outcome } => match outcome.as_ref() {
+                Outcome::Completed { value } => json_text_bytes(value),
+                Outcome::Failed {
+                    message, traceback, ..
+                } => message.len() + traceback.as_ref().map_or(0, String::len),
+                Outcome::Cancelled { reason, .. } => reason.detail.as_ref().map_or(0, String::len),
+            },
+            EventBody::Recovered { .. }
+            | EventBody::PhaseChanged { .. }
+            | EventBody::Resumed { .. } => 0,
+        }
+    }
+}
+
+/// [`EventBody::text_bytes`] of a JSON value.
+pub(crate) fn json_text_bytes(v: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match v {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 8,
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(json_text_bytes).sum(),
+        Value::Object(map) => map.iter().map(|(k, v)| k.len() + json_text_bytes(v)).sum(),
+    }
+}
+
 /// An item of an observe stream (tag `item`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "item", rename_all = "snake_case")]

@@ -47,6 +47,8 @@ pub struct MachineLimits {
     pub max_answer_bytes: usize,
     /// Events kept in the ring.
     pub event_ring: usize,
+    /// Event text bytes kept in the ring.
+    pub event_ring_bytes: usize,
     /// Log entries kept in `recent_logs`.
     pub log_ring: usize,
     /// Deadline from `created_at` (armed at spawn).
@@ -63,6 +65,7 @@ impl MachineLimits {
         MachineLimits {
             max_answer_bytes: cfg.max_answer_bytes,
             event_ring: cfg.event_ring,
+            event_ring_bytes: cfg.event_ring_bytes,
             log_ring: cfg.log_ring,
             deadline_ms: cfg.deadline_ms,
             idle_ttl_ms: Some(cfg.idle_ttl_ms),
@@ -123,21 +126,29 @@ pub struct CompletedRound {
     pub answers: BTreeMap<QueryId, Answer>,
 }
 
-/// Bounded ring of recent events with the next sequence number.
+/// Bounded ring of recent events with the next sequence number: at most `cap` events and
+/// `max_bytes` of them (each counted as its record plus its text,
+/// [`EventBody::text_bytes`]), the newest always kept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRing {
     events: VecDeque<Event>,
     next_seq: u64,
     cap: usize,
+    /// Bytes of the events held ([`EventRing::weight`]).
+    bytes: usize,
+    max_bytes: usize,
 }
 
 impl EventRing {
-    /// An empty ring keeping at most `cap` events; the first seq is 1.
-    pub fn new(cap: usize) -> EventRing {
+    /// An empty ring keeping at most `cap` events and `max_bytes` of them; the first seq
+    /// is 1.
+    pub fn new(cap: usize, max_bytes: usize) -> EventRing {
         EventRing {
             events: VecDeque::new(),
             next_seq: 1,
             cap,
+            bytes: 0,
+            max_bytes,
         }
     }
 
@@ -176,6 +187,11 @@ impl EventRing {
         out
     }
 
+    /// What one event counts against `max_bytes`: its record and its text.
+    fn weight(event: &Event) -> usize {
+        std::mem::size_of::<Event>() + event.body.text_bytes()
+    }
+
     fn push(&mut self, session_id: &SessionId, at: i64, body: EventBody) -> Event {
         let event = Event {
             session_id: session_id.clone(),
@@ -185,9 +201,15 @@ impl EventRing {
         };
         self.next_seq += 1;
         if self.cap > 0 {
-            if self.events.len() == self.cap {
-                self.events.pop_front();
+            let bytes = Self::weight(&event);
+            while !self.events.is_empty()
+                && (self.events.len() >= self.cap || self.bytes + bytes > self.max_bytes)
+            {
+                if let Some(old) = self.events.pop_front() {
+                    self.bytes -= Self::weight(&old);
+                }
             }
+            self.bytes += bytes;
             self.events.push_back(event.clone());
         }
         event
@@ -512,7 +534,7 @@ impl SessionCore {
             updated_at: now,
             last_activity_at: now,
             ended_at: None,
-            events: EventRing::new(limits.event_ring),
+            events: EventRing::new(limits.event_ring, limits.event_ring_bytes),
             limits,
         };
         let mut fx = Effects {
@@ -568,7 +590,7 @@ impl SessionCore {
             updated_at: now,
             last_activity_at: now,
             ended_at: None,
-            events: EventRing::new(limits.event_ring),
+            events: EventRing::new(limits.event_ring, limits.event_ring_bytes),
             limits,
         };
         let mut fx = Effects {

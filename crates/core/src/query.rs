@@ -170,6 +170,28 @@ pub struct PendingQuery {
     pub digest: String,
 }
 
+impl PendingQuery {
+    /// Bytes of text the query carries (see [`EventBody::text_bytes`](crate::EventBody::text_bytes)).
+    pub fn text_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let request = match &self.request {
+            QueryRequest::Llm { query } => {
+                query.prompt.len() + opt(&query.system) + opt(&query.model) + opt(&query.role)
+            }
+            QueryRequest::Human { question } => {
+                let json = |v: &Option<serde_json::Value>| {
+                    v.as_ref().map_or(0, crate::event::json_text_bytes)
+                };
+                question.question.len()
+                    + question.choices.iter().map(String::len).sum::<usize>()
+                    + json(&question.schema)
+                    + json(&question.default)
+            }
+        };
+        self.id.as_str().len() + self.digest.len() + request
+    }
+}
+
 /// The public view of a pause.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingBatch {

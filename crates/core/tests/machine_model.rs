@@ -684,6 +684,7 @@ fn run(inputs: Vec<(TIn, u16)>) -> Result<(), TestCaseError> {
     let limits = MachineLimits {
         max_answer_bytes: 64,
         event_ring: 16,
+        event_ring_bytes: usize::MAX,
         log_ring: 4,
         deadline_ms: Some(10_000_000),
         idle_ttl_ms: Some(1000),

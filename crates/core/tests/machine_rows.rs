@@ -13,6 +13,7 @@ fn limits() -> MachineLimits {
     MachineLimits {
         max_answer_bytes: 64,
         event_ring: 1000,
+        event_ring_bytes: usize::MAX,
         log_ring: 2,
         deadline_ms: Some(1_000_000),
         idle_ttl_ms: Some(5_000),
@@ -738,6 +739,62 @@ fn event_ring_gap() {
         }
     );
     assert_eq!(items.len(), 5);
+}
+
+#[test]
+fn event_ring_bytes_bound() {
+    let mut c = SessionCore::spawn(
+        sid(),
+        "code",
+        BTreeMap::new(),
+        BudgetLimits::default(),
+        MachineLimits {
+            event_ring_bytes: 4_000,
+            ..limits()
+        },
+        0,
+    )
+    .0;
+    // An event counts as its record plus its text.
+    let weight = |e: &Event| std::mem::size_of::<Event>() + e.body.text_bytes();
+    let held = |c: &SessionCore| -> usize { c.events.events().iter().map(weight).sum() };
+    for round in 0..10 {
+        let now = 100 * (round + 1);
+        pause(&mut c, vec![llm(q(0), &"p".repeat(1_000))], now);
+        assert!(held(&c) <= 4_000, "round {round}: {} bytes held", held(&c));
+        resume(&mut c, None, vec![Answer::text(None, "a")], now + 1).unwrap();
+    }
+    // Only the last few rounds are still buffered: a late observer starts with a gap.
+    let items = c.events.read_from(1);
+    assert!(
+        matches!(items[0], ObserveItem::Gap { from_seq: 1, .. }),
+        "{:?}",
+        items[0]
+    );
+    let paused = c
+        .events
+        .events()
+        .iter()
+        .filter(|e| matches!(e.body, EventBody::Paused { .. }))
+        .count();
+    // Another round's pause would not fit.
+    let one_pause = c
+        .events
+        .events()
+        .iter()
+        .find(|e| matches!(e.body, EventBody::Paused { .. }))
+        .map(weight)
+        .expect("a pause is buffered");
+    assert!(paused >= 2, "{paused} pauses buffered");
+    assert!(
+        held(&c) + one_pause > 4_000,
+        "the bound is what limits the ring"
+    );
+    // An event larger than the bound replaces everything before it, and is kept.
+    pause(&mut c, vec![llm(q(0), &"p".repeat(10_000))], 5_000);
+    let last = c.events.events().back().expect("the newest event is kept");
+    assert!(matches!(last.body, EventBody::Paused { .. }));
+    assert_eq!(c.events.events().len(), 1);
 }
 
 #[test]
