@@ -126,29 +126,31 @@ pub struct CompletedRound {
     pub answers: BTreeMap<QueryId, Answer>,
 }
 
-/// Bounded ring of recent events with the next sequence number: at most `cap` events and
-/// `max_bytes` of them (each counted as its record plus its text,
-/// [`EventBody::text_bytes`]), the newest always kept.
+/// Bounded ring of recent events with the next sequence number. Its bounds are the
+/// session's [`MachineLimits`] (at most `event_ring` events and `event_ring_bytes` of them,
+/// each counted as its record plus its text, [`EventBody::text_bytes`]); the newest event
+/// is always kept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRing {
     events: VecDeque<Event>,
     next_seq: u64,
-    cap: usize,
     /// Bytes of the events held ([`EventRing::weight`]).
     bytes: usize,
-    max_bytes: usize,
+}
+
+impl Default for EventRing {
+    fn default() -> Self {
+        EventRing::new()
+    }
 }
 
 impl EventRing {
-    /// An empty ring keeping at most `cap` events and `max_bytes` of them; the first seq
-    /// is 1.
-    pub fn new(cap: usize, max_bytes: usize) -> EventRing {
+    /// An empty ring; the first seq is 1.
+    pub fn new() -> EventRing {
         EventRing {
             events: VecDeque::new(),
             next_seq: 1,
-            cap,
             bytes: 0,
-            max_bytes,
         }
     }
 
@@ -192,7 +194,13 @@ impl EventRing {
         std::mem::size_of::<Event>() + event.body.text_bytes()
     }
 
-    fn push(&mut self, session_id: &SessionId, at: i64, body: EventBody) -> Event {
+    fn push(
+        &mut self,
+        limits: &MachineLimits,
+        session_id: &SessionId,
+        at: i64,
+        body: EventBody,
+    ) -> Event {
         let event = Event {
             session_id: session_id.clone(),
             seq: self.next_seq,
@@ -200,10 +208,11 @@ impl EventRing {
             body,
         };
         self.next_seq += 1;
-        if self.cap > 0 {
+        if limits.event_ring > 0 {
             let bytes = Self::weight(&event);
             while !self.events.is_empty()
-                && (self.events.len() >= self.cap || self.bytes + bytes > self.max_bytes)
+                && (self.events.len() >= limits.event_ring
+                    || self.bytes + bytes > limits.event_ring_bytes)
             {
                 if let Some(old) = self.events.pop_front() {
                     self.bytes -= Self::weight(&old);
@@ -534,7 +543,7 @@ impl SessionCore {
             updated_at: now,
             last_activity_at: now,
             ended_at: None,
-            events: EventRing::new(limits.event_ring, limits.event_ring_bytes),
+            events: EventRing::new(),
             limits,
         };
         let mut fx = Effects {
@@ -590,7 +599,7 @@ impl SessionCore {
             updated_at: now,
             last_activity_at: now,
             ended_at: None,
-            events: EventRing::new(limits.event_ring, limits.event_ring_bytes),
+            events: EventRing::new(),
             limits,
         };
         let mut fx = Effects {
@@ -684,7 +693,7 @@ impl SessionCore {
     // ---- helpers -------------------------------------------------------------------------
 
     fn emit(&mut self, fx: &mut Effects, now: i64, body: EventBody) {
-        let e = self.events.push(&self.id, now, body);
+        let e = self.events.push(&self.limits, &self.id, now, body);
         fx.events.push(e);
         fx.wake_waiters = true;
     }

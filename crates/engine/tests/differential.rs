@@ -58,6 +58,7 @@ fn preempting_engine() -> Engine {
         default_budget: BudgetLimits::default(),
         // Keep every event so preemptions (`Running → Queued`) can be counted.
         event_ring: 1 << 16,
+        event_ring_bytes: usize::MAX,
         ..EngineConfig::default()
     };
     let services = HostServices {
