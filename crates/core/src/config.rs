@@ -82,7 +82,9 @@ pub struct EngineConfig {
     pub budget_ceiling: BudgetLimits,
     /// Journal durability.
     pub durability: Durability,
-    /// Heap growth that triggers a full GC before parking.
+    /// Heap growth since the last full GC that triggers one before parking (a heap larger
+    /// than four times this is allowed a quarter of itself instead). What a paused session
+    /// holds beyond its live data is about this much.
     pub gc_park_growth_bytes: u64,
     /// Journal retention of finished sessions (`interfaces.md` §9.5): with a durable
     /// journal, terminal sessions whose row was last updated longer ago than this are
@@ -128,7 +130,7 @@ impl Default for EngineConfig {
             },
             budget_ceiling: BudgetLimits::default(),
             durability: Durability::Normal,
-            gc_park_growth_bytes: 65_536,
+            gc_park_growth_bytes: 16_384,
             terminal_journal_retention_ms: None,
             open_journal_retention_ms: None,
         }

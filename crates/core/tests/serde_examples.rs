@@ -184,7 +184,7 @@ fn errors() {
 
 #[test]
 fn config_defaults() {
-    let json = r#"{"workers":8,"hook_interval":1000,"slice_ms":5,"memory_limit_bytes":67108864,"max_memory_limit_bytes":1073741824,"cpu_limit_ms":300000,"deadline_ms":null,"idle_ttl_ms":10800000,"retain_terminal_ms":3600000,"recovery":"on_demand","max_live_sessions":250000,"max_retained_terminal":10000,"event_ring":128,"event_ring_bytes":16384,"log_ring":20,"max_fork_children":16,"max_batch":256,"max_request_bytes":1048576,"max_answer_bytes":4194304,"max_result_bytes":16777216,"max_code_bytes":1048576,"default_budget":{"max_llm_calls":10000,"max_tokens":null,"max_elapsed_ms":null},"budget_ceiling":{"max_llm_calls":null,"max_tokens":null,"max_elapsed_ms":null},"durability":"normal","gc_park_growth_bytes":65536}"#;
+    let json = r#"{"workers":8,"hook_interval":1000,"slice_ms":5,"memory_limit_bytes":67108864,"max_memory_limit_bytes":1073741824,"cpu_limit_ms":300000,"deadline_ms":null,"idle_ttl_ms":10800000,"retain_terminal_ms":3600000,"recovery":"on_demand","max_live_sessions":250000,"max_retained_terminal":10000,"event_ring":128,"event_ring_bytes":16384,"log_ring":20,"max_fork_children":16,"max_batch":256,"max_request_bytes":1048576,"max_answer_bytes":4194304,"max_result_bytes":16777216,"max_code_bytes":1048576,"default_budget":{"max_llm_calls":10000,"max_tokens":null,"max_elapsed_ms":null},"budget_ceiling":{"max_llm_calls":null,"max_tokens":null,"max_elapsed_ms":null},"durability":"normal","gc_park_growth_bytes":16384}"#;
     let c: EngineConfig = check(json);
     assert_eq!(
         c,

@@ -42,7 +42,8 @@ pub struct VmSettings {
     pub limits: BridgeLimits,
     /// Largest encoded session result.
     pub max_result_bytes: usize,
-    /// Run a full GC at park once the heap grew this much since the last one.
+    /// Run a full GC at park once the heap grew this much since the last one (or a
+    /// quarter of the heap the last one left, if that is more).
     pub gc_park_growth_bytes: usize,
 }
 
@@ -883,12 +884,14 @@ impl VmSet {
         end
     }
 
-    /// Full GC before parking when the heap grew enough (engine.md §5.7).
+    /// Full GC before parking when the heap grew enough (engine.md §5.7): by
+    /// `gc_park_growth_bytes`, or by a quarter of what the last collection left if that
+    /// is more, so a session with a large live heap is not collected at every pause.
     fn collect_at_park(&mut self) {
         let used = self.lua.used_memory();
         let grew = match self.gc_baseline {
             None => true,
-            Some(base) => used > base + self.settings.gc_park_growth_bytes,
+            Some(base) => used > base + self.settings.gc_park_growth_bytes.max(base / 4),
         };
         if grew {
             let _ = self.lua.gc_collect();

@@ -1135,3 +1135,34 @@ async fn shutdown_releases_waiters_of_open_sessions() {
         Err(alc_core::SpawnError::ShuttingDown)
     ));
 }
+
+#[tokio::test]
+async fn a_session_parks_without_its_garbage() {
+    // Each round leaves about 32 KB of garbage: the 1,024-slot array of the round before
+    // and the smaller ones it grew through. The collection before parking takes it once
+    // the heap grew by 16 KiB (`gc_park_growth_bytes`).
+    let e = engine();
+    let code = "for r = 1, 4 do local t = {} for i = 1, 1000 do t[i] = i end alc.llm('r') end \
+                return 1";
+    let id = e
+        .spawn(code_spec(code, serde_json::json!({})))
+        .await
+        .unwrap();
+    let first = until_paused(&e, &id).await.metrics.vm_bytes;
+    for round in 2..=4 {
+        e.resume(
+            &id,
+            Answers {
+                round: None,
+                answers: vec![answer("q-0", "a")],
+            },
+        )
+        .await
+        .unwrap();
+        let parked = until_paused(&e, &id).await.metrics.vm_bytes;
+        assert!(
+            parked <= first + 16 * 1024,
+            "round {round}: parked with {parked} bytes, {first} at the first pause"
+        );
+    }
+}
