@@ -47,7 +47,7 @@ pub struct MachineLimits {
     pub max_answer_bytes: usize,
     /// Events kept in the ring.
     pub event_ring: usize,
-    /// Event text bytes kept in the ring.
+    /// Bytes of events kept in the ring (each its record plus its text).
     pub event_ring_bytes: usize,
     /// Log entries kept in `recent_logs`.
     pub log_ring: usize,
@@ -189,7 +189,7 @@ impl EventRing {
         out
     }
 
-    /// What one event counts against `max_bytes`: its record and its text.
+    /// What one event counts against `event_ring_bytes`: its record and its text.
     fn weight(event: &Event) -> usize {
         std::mem::size_of::<Event>() + event.body.text_bytes()
     }
