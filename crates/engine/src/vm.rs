@@ -116,12 +116,33 @@ struct ForkRun {
     tokens_used: u64,
 }
 
+/// What a parked VM waits for: as much of its request as shaping the reply needs (the
+/// request itself, prompts included, is the state machine's pending batch).
+#[derive(Clone, Copy, Debug)]
+enum Awaiting {
+    Llm,
+    Ask { schema: bool },
+    Fork,
+}
+
+impl Awaiting {
+    fn of(request: &HostRequest) -> Awaiting {
+        match request {
+            HostRequest::Llm { .. } => Awaiting::Llm,
+            HostRequest::Ask(q) => Awaiting::Ask {
+                schema: q.schema.is_some(),
+            },
+            HostRequest::Fork { .. } => Awaiting::Fork,
+        }
+    }
+}
+
 /// A session's VM and root coroutine.
 pub struct VmSet {
     lua: Lua,
     main: Thread,
     first_args: Option<(Function, Value)>,
-    awaiting: Option<HostRequest>,
+    awaiting: Option<Awaiting>,
     settings: VmSettings,
     gc_baseline: Option<usize>,
     kit: Option<Box<ForkKit>>,
@@ -910,7 +931,7 @@ impl VmSet {
         let answers = answers.unwrap_or_default();
         let lua = &self.lua;
         match request {
-            HostRequest::Llm { .. } => {
+            Awaiting::Llm => {
                 let texts = lua.create_table()?;
                 let mut failure: Option<String> = None;
                 for (i, a) in answers.iter().enumerate() {
@@ -936,7 +957,7 @@ impl VmSet {
                 };
                 Ok(MultiValue::from_iter([Value::Table(texts), failure]))
             }
-            HostRequest::Fork { .. } => match self.fork_result.take() {
+            Awaiting::Fork => match self.fork_result.take() {
                 Some(Ok(results)) => Ok(MultiValue::from_iter([
                     crate::json::from_json(lua, &results)?,
                     Value::Nil,
@@ -947,7 +968,7 @@ impl VmSet {
                 ])),
                 None => Ok(MultiValue::new()),
             },
-            HostRequest::Ask(q) => {
+            Awaiting::Ask { schema } => {
                 let a = answers.into_iter().next();
                 let Some(a) = a else {
                     return Ok(MultiValue::new());
@@ -963,7 +984,7 @@ impl VmSet {
                     ]));
                 }
                 let text = a.text.unwrap_or_default();
-                let value = if q.schema.is_some() {
+                let value = if schema {
                     match serde_json::from_str::<serde_json::Value>(&text) {
                         Ok(v) => crate::json::from_json(lua, &v)?,
                         Err(_) => Value::String(lua.create_string(&text)?),
@@ -1002,7 +1023,7 @@ impl VmSet {
             });
             return match request {
                 Some(r) => {
-                    self.awaiting = Some(r.clone());
+                    self.awaiting = Some(Awaiting::of(&r));
                     StepEnd::Request(r)
                 }
                 None => engine_failure("host-yield names no prepared request"),
