@@ -1064,7 +1064,7 @@ impl Engine {
 pub struct EventStream {
     cell: Arc<SessionCell>,
     next: u64,
-    seen: crate::changes::Seen,
+    seen: Seen,
     done: bool,
     stopped: Arc<AtomicBool>,
 }

@@ -246,14 +246,20 @@ impl VmHost {
         if self.buffer.divergence.is_none() {
             self.buffer.divergence = Some(Box::new(report));
         }
+        self.abort_step(crate::hook::ABORT_DIVERGENCE);
+        mlua::Error::runtime(msg)
+    }
+
+    /// Aborts the running step with `cause` (unless an abort is already under way) and
+    /// arms the hook of the thread running it, so that no script code outlives the step.
+    fn abort_step(&self, cause: u8) {
         let _ = self.abort.compare_exchange(
             crate::hook::ABORT_NONE,
-            crate::hook::ABORT_DIVERGENCE,
+            cause,
             Ordering::AcqRel,
             Ordering::Acquire,
         );
         crate::hook::arm_running();
-        mlua::Error::runtime(msg)
     }
 
     /// In replay, takes the next record, which must satisfy `ok`; `None` when live.
@@ -570,13 +576,7 @@ impl VmHost {
     fn journal_failed(&mut self, e: impl std::fmt::Display) -> mlua::Error {
         let msg = format!("journal: {e}");
         self.buffer.journal_error = Some(msg.clone());
-        let _ = self.abort.compare_exchange(
-            crate::hook::ABORT_NONE,
-            crate::hook::ABORT_JOURNAL,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        crate::hook::arm_running();
+        self.abort_step(crate::hook::ABORT_JOURNAL);
         mlua::Error::runtime(msg)
     }
 
