@@ -69,7 +69,13 @@ async fn item01_02_03_05_removed_functions() {
                 kept = {type(os.difftime), type(io.write), type(io.type), type(collectgarbage),
                         type(string.format), type(utf8.char), type(package.config)},
                 flushed = {io.flush(), io.stdout:flush() == io.stdout},
-                io_is_loaded = package.loaded.io == io}
+                io_is_loaded = package.loaded.io == io,
+                -- `string` and `os` are rebuilt without the removed functions: one table each,
+                -- the string metatable included, with every stock function left in place.
+                rebuilt = {package.loaded.string == string, package.loaded.os == os,
+                           getmetatable("").__index == string, ("ab"):upper(),
+                           (function() local n = 0 for _ in pairs(string) do n = n + 1 end return n end)(),
+                           (function() local n = 0 for _ in pairs(os) do n = n + 1 end return n end)()}}
         "##,
     )
     .await;
@@ -79,7 +85,8 @@ async fn item01_02_03_05_removed_functions() {
                "searchers": 2, "version": "Lua 5.4",
                "kept": ["function", "function", "function", "function", "function",
                         "function", "string"],
-               "flushed": [true, true], "io_is_loaded": true})
+               "flushed": [true, true], "io_is_loaded": true,
+               "rebuilt": [true, true, true, "AB", 16, 5]})
     );
 }
 
