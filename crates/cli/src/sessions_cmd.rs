@@ -294,7 +294,7 @@ fn transcript(records: &[JournalRecord]) -> Vec<Value> {
     for r in records {
         match &r.body {
             RecordBody::Pause { round, queries } => {
-                for q in queries {
+                for q in queries.iter() {
                     let mut m = Map::new();
                     m.insert("round".into(), json!(round));
                     m.insert("query_id".into(), json!(q.id.as_str()));

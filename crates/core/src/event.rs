@@ -6,6 +6,7 @@ use crate::outcome::{CancelReason, Outcome};
 use crate::phase::Phase;
 use crate::query::PendingQuery;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One event with its per-session sequence number.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,7 +47,7 @@ pub enum EventBody {
         /// Round number.
         round: u64,
         /// The queries.
-        queries: Vec<PendingQuery>,
+        queries: Arc<[PendingQuery]>,
     },
     /// Answers were accepted.
     AnswersAccepted {

@@ -11,6 +11,7 @@ use crate::spec::SessionSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// Journal format written by this crate.
 pub const JOURNAL_FORMAT: u32 = 1;
@@ -112,8 +113,8 @@ pub enum RecordBody {
     Pause {
         /// Round.
         round: u64,
-        /// Queries.
-        queries: Vec<PendingQuery>,
+        /// Queries (shared with the session's pending state while it is paused).
+        queries: Arc<[PendingQuery]>,
     },
     /// An accepted answer.
     Answer {
@@ -197,7 +198,8 @@ impl RecordBody {
         };
         match self {
             RecordBody::Pause { queries, .. } => {
-                for q in queries {
+                let mut owned = queries.to_vec();
+                for q in &mut owned {
                     match &mut q.request {
                         crate::query::QueryRequest::Llm { query } => {
                             swap(&mut query.prompt);
@@ -210,6 +212,7 @@ impl RecordBody {
                         }
                     }
                 }
+                *queries = owned.into();
             }
             RecordBody::Answer { answer, .. } => {
                 if let Some(t) = answer.text.as_mut() {
@@ -510,7 +513,8 @@ mod tests {
                 origin: QueryOrigin::Main,
                 request: query.into(),
                 digest: "0".repeat(32),
-            }],
+            }]
+            .into(),
         };
         assert!(pause.redact_texts());
         let text = serde_json::to_string(&pause).unwrap();

@@ -15,6 +15,7 @@ use crate::phase::{Owner, Phase, Residency};
 use crate::query::{PendingBatch, PendingQuery, QueryKind, QueryRequest};
 use crate::snapshot::{Snapshot, SnapshotOptions};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// Where the session's VM set is (the engine keeps the real VM beside the core).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,8 +88,8 @@ pub struct PendingState {
     pub round: u64,
     /// When the pause was issued.
     pub issued_at: i64,
-    /// Queries in issue order.
-    pub queries: Vec<PendingQuery>,
+    /// Queries in issue order (shared with the pause's event and journal record).
+    pub queries: Arc<[PendingQuery]>,
     /// Accepted answers (with `query_id` set).
     pub answers: BTreeMap<QueryId, Answer>,
     /// Accepted ids in acceptance order.
@@ -615,7 +616,7 @@ impl SessionCore {
             });
         }
         if let Some(p) = &core.pending {
-            for q in &p.queries {
+            for q in p.queries.iter() {
                 if let QueryRequest::Human { question } = &q.request {
                     if let (Some(t), false) = (question.timeout_ms, p.answers.contains_key(&q.id)) {
                         fx.timers.push(TimerRequest {
@@ -935,6 +936,7 @@ impl SessionCore {
                 }
             }
         }
+        let queries: Arc<[PendingQuery]> = queries.into();
         self.pending = Some(PendingState {
             round: self.round,
             issued_at: now,

@@ -3,6 +3,7 @@
 use crate::ids::QueryId;
 use crate::serde_util::{is_false, some_value};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 fn default_max_tokens() -> u32 {
     1024
@@ -200,7 +201,7 @@ pub struct PendingBatch {
     /// When the pause was issued (Unix ms).
     pub issued_at: i64,
     /// The queries, in issue order.
-    pub queries: Vec<PendingQuery>,
+    pub queries: Arc<[PendingQuery]>,
     /// Ids answered so far, in acceptance order.
     #[serde(default)]
     pub answered: Vec<QueryId>,

@@ -142,7 +142,7 @@ fn batch() -> impl Strategy<Value = PendingBatch> {
         .prop_map(|(round, issued_at, queries, answered)| PendingBatch {
             round,
             issued_at,
-            queries,
+            queries: queries.into(),
             answered,
         })
 }
@@ -366,8 +366,10 @@ fn event_body() -> impl Strategy<Value = EventBody> {
         text().prop_map(|program_kind| EventBody::Created { program_kind }),
         any::<u64>().prop_map(|records| EventBody::Recovered { records }),
         (phase(), phase()).prop_map(|(from, to)| EventBody::PhaseChanged { from, to }),
-        (any::<u64>(), vec(pending_query(), 0..3))
-            .prop_map(|(round, queries)| EventBody::Paused { round, queries }),
+        (any::<u64>(), vec(pending_query(), 0..3)).prop_map(|(round, queries)| EventBody::Paused {
+            round,
+            queries: queries.into(),
+        }),
         (any::<u64>(), vec(query_id(), 0..3), 0usize..9).prop_map(
             |(round, query_ids, remaining)| EventBody::AnswersAccepted {
                 round,
@@ -479,7 +481,7 @@ proptest! {
     #[test]
     fn queries_roundtrip(b in batch()) {
         roundtrip(&b);
-        for q in &b.queries { roundtrip(q); roundtrip(&q.request); }
+        for q in b.queries.iter() { roundtrip(q); roundtrip(&q.request); }
     }
 
     #[test]

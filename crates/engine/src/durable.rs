@@ -414,7 +414,7 @@ pub fn recover(row: &SessionRow, records: &[JournalRecord]) -> Result<Recovered,
         _ => return Err(corrupt("the first record is not `spawned`")),
     };
     // Pauses of the main VM, with the index of their record.
-    let pauses: Vec<(usize, u64, &Vec<PendingQuery>, i64)> = records
+    let pauses: Vec<(usize, u64, &Arc<[PendingQuery]>, i64)> = records
         .iter()
         .enumerate()
         .filter(|(_, r)| r.vm == 0)
@@ -440,7 +440,7 @@ pub fn recover(row: &SessionRow, records: &[JournalRecord]) -> Result<Recovered,
         }
         (out, other_follows)
     };
-    let complete = |queries: &Vec<PendingQuery>, answers: &[Answer]| -> CompletedRound {
+    let complete = |queries: &[PendingQuery], answers: &[Answer]| -> CompletedRound {
         let _ = queries;
         CompletedRound {
             round: 0,

@@ -1891,7 +1891,7 @@ fn history_of(records: &[alc_core::JournalRecord], limit: u32) -> Vec<alc_core::
     for rec in records {
         match &rec.body {
             RecordBody::Pause { round, queries } => {
-                for q in queries {
+                for q in queries.iter() {
                     let (prompt, system) = match &q.request {
                         alc_core::QueryRequest::Llm { query } => {
                             (query.prompt.clone(), query.system.clone())

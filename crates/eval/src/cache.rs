@@ -208,7 +208,7 @@ impl EvalCache {
                 if *r_round >= round {
                     continue;
                 }
-                for q in queries {
+                for q in queries.iter() {
                     if let QueryRequest::Llm { query } = &q.request {
                         if let Some((p, m)) = route(query) {
                             occ.next(&material(&p, &m, query));

@@ -107,7 +107,7 @@ pub async fn drive(
                         a
                     })
                     .collect();
-                pauses.push(batch.queries.clone());
+                pauses.push(batch.queries.to_vec());
                 engine
                     .resume(
                         id,

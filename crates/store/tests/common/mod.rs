@@ -69,7 +69,7 @@ pub fn all_bodies() -> Vec<RecordBody> {
         },
         RecordBody::Pause {
             round: 1,
-            queries: vec![q],
+            queries: vec![q].into(),
         },
         RecordBody::Answer {
             round: 1,
