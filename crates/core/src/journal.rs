@@ -53,9 +53,11 @@ pub enum ClockSource {
 pub enum RecordBody {
     /// Seq 1: the spec (`env` values removed), seed and versions.
     Spawned {
-        /// The spec. (The large payloads of this enum are boxed: a session's records are
-        /// kept in memory by `MemoryJournal`, each as large as the largest variant.)
-        spec: Box<SessionSpec>,
+        /// The spec (shared with the running session when nothing in it is blanked for
+        /// the journal). The large payloads of this enum are behind pointers: a session's
+        /// records are kept in memory by `MemoryJournal`, each as large as the largest
+        /// variant.
+        spec: Arc<SessionSpec>,
         /// PRNG seed.
         seed: u64,
         /// Engine version.

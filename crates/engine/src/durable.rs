@@ -541,9 +541,13 @@ fn inject_mut(spec: &mut SessionSpec) -> Option<&mut serde_json::Map<String, ser
 }
 
 /// A spec as journaled: the values of `env` and of `ctx.env.inject` removed (emptied), keys
-/// kept.
-pub fn journaled_spec(spec: &SessionSpec) -> SessionSpec {
-    let mut s = spec.clone();
+/// kept. A spec with neither is journaled as it is, shared.
+pub fn journaled_spec(spec: &Arc<SessionSpec>) -> Arc<SessionSpec> {
+    let inject = spec.ctx.get("env").and_then(|e| e.get("inject"));
+    if spec.env.is_empty() && inject.and_then(|i| i.as_object()).is_none() {
+        return Arc::clone(spec);
+    }
+    let mut s = SessionSpec::clone(spec);
     for v in s.env.values_mut() {
         v.clear();
     }
@@ -554,7 +558,7 @@ pub fn journaled_spec(spec: &SessionSpec) -> SessionSpec {
             }
         }
     }
-    s
+    Arc::new(s)
 }
 
 /// A journaled spec made ready for adoption: the emptied env and `ctx.env.inject` entries

@@ -555,11 +555,12 @@ impl Engine {
         );
         // `spawned` is durable before `spawn` returns (T1), or goes out with the first
         // step's records.
+        let spec = Arc::new(spec);
         let spawned = PendingRecord {
             vm: 0,
             at: now,
             body: RecordBody::Spawned {
-                spec: Box::new(durable::journaled_spec(&spec)),
+                spec: durable::journaled_spec(&spec),
                 seed,
                 engine_version: env!("CARGO_PKG_VERSION").to_string(),
                 journal_format: alc_core::JOURNAL_FORMAT,
@@ -584,8 +585,15 @@ impl Engine {
         }
         // The journal has the caller's env keys; the engine's own values are supplied
         // again at adoption.
-        let spec = with_engine_env(&inner.services.env, spec);
-        let cell = SessionCell::new(core, Arc::new(spec), seed, log);
+        let spec = if inner.services.env.is_empty() {
+            spec
+        } else {
+            Arc::new(with_engine_env(
+                &inner.services.env,
+                Arc::unwrap_or_clone(spec),
+            ))
+        };
+        let cell = SessionCell::new(core, spec, seed, log);
         inner.table.insert(cell.clone());
         arm_timers(inner, &cell, &effects, now);
         if effects.enqueue {

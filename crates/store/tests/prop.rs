@@ -82,7 +82,7 @@ fn body() -> impl Strategy<Value = RecordBody> {
             spec.ctx = ctx;
             spec.labels.insert("kind".into(), v.clone());
             RecordBody::Spawned {
-                spec: Box::new(spec),
+                spec: std::sync::Arc::new(spec),
                 seed,
                 engine_version: v,
                 journal_format: 1,

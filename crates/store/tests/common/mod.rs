@@ -19,7 +19,7 @@ pub fn rec(s: &SessionId, seq: u64, body: RecordBody) -> JournalRecord {
 
 pub fn spawned() -> RecordBody {
     RecordBody::Spawned {
-        spec: Box::new(SessionSpec::new(Program::Code {
+        spec: std::sync::Arc::new(SessionSpec::new(Program::Code {
             source: "return alc.llm('hi')".into(),
             name: None,
         })),
