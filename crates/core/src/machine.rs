@@ -266,10 +266,11 @@ pub struct SessionCore {
     pub in_queue: bool,
     /// `Some` iff Paused.
     pub pending: Option<PendingState>,
-    /// The last completed round.
-    pub last_round: Option<CompletedRound>,
+    /// The last completed round (this and the next are boxed: a paused session holds its
+    /// core inline in its cell, which stays within a smaller size class).
+    pub last_round: Option<Box<CompletedRound>>,
     /// Answers of the completed round in issue order; taken by `Dispatch`.
-    pub resume_input: Option<Vec<Answer>>,
+    pub resume_input: Option<Box<Vec<Answer>>>,
     /// First cancel request and its time (boxed: set at most once, late in a session).
     pub cancel: Option<Box<(CancelReason, i64)>>,
     /// First abort cause of the running step.
@@ -586,7 +587,7 @@ impl SessionCore {
             slot: SlotState::Cold,
             in_queue: phase == Phase::Queued,
             pending: a.pending,
-            last_round: a.last_round,
+            last_round: a.last_round.map(Box::new),
             resume_input: None,
             cancel: None,
             abort: None,
@@ -766,7 +767,7 @@ impl SessionCore {
         self.touch(now);
         self.in_queue = false;
         self.slot = SlotState::CheckedOut;
-        fx.take_resume_input = self.resume_input.take();
+        fx.take_resume_input = self.resume_input.take().map(|input| *input);
         self.set_phase(&mut fx, now, Phase::Running);
         Ok(fx)
     }
@@ -1028,11 +1029,11 @@ impl SessionCore {
             .iter()
             .filter_map(|q| p.answers.get(&q.id).cloned())
             .collect();
-        self.resume_input = Some(input);
-        self.last_round = Some(CompletedRound {
+        self.resume_input = Some(Box::new(input));
+        self.last_round = Some(Box::new(CompletedRound {
             round,
             answers: p.answers,
-        });
+        }));
         self.in_queue = true;
         fx.enqueue = true;
         self.emit(&mut fx, now, EventBody::Resumed { round });

@@ -105,7 +105,8 @@ pub struct VmHost {
     /// between a validator and its yield, and the host stays within a smaller size class).
     pub pending: Option<Box<(u64, HostRequest)>>,
     next_token: u64,
-    io_lines: [String; 2],
+    /// Unfinished lines of `io.write` to stdout and stderr (allocated on first use).
+    io_lines: Option<Box<[String; 2]>>,
     seed_stream: u64,
     /// The `alc.env` snapshot (`ctx.env.inject` and the spec's env; lua-api.md §1.4 step 1).
     pub env: BTreeMap<String, String>,
@@ -148,7 +149,7 @@ pub struct VmHost {
     /// Journal producer id: 0 = main VM, i+1 = fork child i.
     pub vm: u32,
     /// Fork child index (None for the main VM).
-    pub child: Option<usize>,
+    pub child: Option<u32>,
     /// Annotations are suppressed because the session is still replaying (fork children
     /// follow the main VM's replay of the pauses).
     pub quiet: bool,
@@ -192,7 +193,7 @@ impl VmHost {
             buffer: StepBuffer::default(),
             pending: None,
             next_token: 1,
-            io_lines: [String::new(), String::new()],
+            io_lines: None,
             seed_stream: seed,
             env,
             env_allow,
@@ -626,8 +627,11 @@ impl VmHost {
 
     /// Emits the trailing partial lines of `io.write` (at session end).
     pub fn flush_io(&mut self) {
-        for (i, level) in [(0, "info"), (1, "warn")] {
-            let rest = std::mem::take(&mut self.io_lines[i]);
+        let Some(lines) = self.io_lines.take() else {
+            return;
+        };
+        let [out, err] = *lines;
+        for (rest, level) in [(out, "info"), (err, "warn")] {
             if !rest.is_empty() {
                 self.log(level, "io", &rest);
             }
@@ -636,10 +640,15 @@ impl VmHost {
 
     fn io_write(&mut self, stream: usize, text: &str) {
         let level = if stream == 0 { "info" } else { "warn" };
-        self.io_lines[stream].push_str(text);
-        while let Some(pos) = self.io_lines[stream].find('\n') {
-            let line: String = self.io_lines[stream].drain(..=pos).collect();
+        let lines = self.io_lines.get_or_insert_with(Default::default);
+        let mut pending = std::mem::take(&mut lines[stream]);
+        pending.push_str(text);
+        while let Some(pos) = pending.find('\n') {
+            let line: String = pending.drain(..=pos).collect();
             self.log(level, "io", line.trim_end_matches('\n'));
+        }
+        if let Some(lines) = self.io_lines.as_mut() {
+            lines[stream] = pending;
         }
     }
 

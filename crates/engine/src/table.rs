@@ -145,9 +145,9 @@ mod size_budget {
     //! allocator rounds a block up to its size class; these keep both records within the
     //! class they were measured in (a field more should box something rarely set).
 
-    /// Two of mimalloc's size classes: 768 and 1,280 bytes.
-    const CLASS_768: usize = 768;
-    const CLASS_1K25: usize = 1280;
+    /// Two of mimalloc's size classes: 640 and 1,024 bytes.
+    const CLASS_640: usize = 640;
+    const CLASS_1K: usize = 1024;
 
     #[test]
     fn a_session_cell_fits_its_size_class() {
@@ -155,7 +155,7 @@ mod size_budget {
         let arc_inner =
             2 * std::mem::size_of::<usize>() + std::mem::size_of::<super::SessionCell>();
         assert!(
-            arc_inner <= CLASS_1K25,
+            arc_inner <= CLASS_1K,
             "Arc<SessionCell> is {arc_inner} bytes"
         );
     }
@@ -164,6 +164,6 @@ mod size_budget {
     fn a_vm_host_fits_its_size_class() {
         // mlua keeps the host as a boxed value in the VM's app data.
         let host = std::mem::size_of::<crate::host::VmHost>();
-        assert!(host <= CLASS_768, "VmHost is {host} bytes");
+        assert!(host <= CLASS_640, "VmHost is {host} bytes");
     }
 }

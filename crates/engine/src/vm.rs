@@ -141,13 +141,15 @@ impl Awaiting {
 pub struct VmSet {
     lua: Lua,
     main: Thread,
-    first_args: Option<(Function, Value)>,
+    /// The root coroutine's arguments, until its first resume (boxed, like the fork
+    /// fields: a paused session's cell holds the set inline and stays in its size class).
+    first_args: Option<Box<(Function, Value)>>,
     awaiting: Option<Awaiting>,
     settings: VmSettings,
     gc_baseline: Option<usize>,
     kit: Option<Box<ForkKit>>,
     fork: Option<Box<ForkRun>>,
-    fork_result: Option<Result<serde_json::Value, String>>,
+    fork_result: Option<Box<Result<serde_json::Value, String>>>,
 }
 
 /// The session-independent part of a VM: the sandboxed standard library, the host
@@ -351,7 +353,7 @@ impl VmSet {
         Ok(VmSet {
             lua,
             main,
-            first_args: Some((main_fn, ctx_value)),
+            first_args: Some(Box::new((main_fn, ctx_value))),
             awaiting: None,
             settings: init.settings,
             gc_baseline: None,
@@ -550,7 +552,7 @@ impl VmSet {
                     vm.kit = None;
                     host::with_host(&vm.lua, |h| {
                         h.vm = i as u32 + 1;
-                        h.child = Some(i);
+                        h.child = Some(i as u32);
                         h.state_ns = format!("{}/fork-{i}", session_id.as_str());
                         h.round = round;
                         h.replay = crate::durable::Replay::new(&kit.child_records, i as u32 + 1);
@@ -704,7 +706,7 @@ impl VmSet {
 
     fn finish_fork(&mut self, result: Result<serde_json::Value, String>) {
         self.fork = None;
-        self.fork_result = Some(result);
+        self.fork_result = Some(Box::new(result));
     }
 
     /// Moves a child's step output into the session's: logs (already prefixed), progress,
@@ -922,7 +924,8 @@ impl VmSet {
     }
 
     fn reply_args(&mut self, answers: Option<Vec<Answer>>) -> mlua::Result<MultiValue> {
-        if let Some((f, ctx)) = self.first_args.take() {
+        if let Some(args) = self.first_args.take() {
+            let (f, ctx) = *args;
             return Ok(MultiValue::from_iter([Value::Function(f), ctx]));
         }
         let Some(request) = self.awaiting.take() else {
@@ -957,7 +960,7 @@ impl VmSet {
                 };
                 Ok(MultiValue::from_iter([Value::Table(texts), failure]))
             }
-            Awaiting::Fork => match self.fork_result.take() {
+            Awaiting::Fork => match self.fork_result.take().map(|r| *r) {
                 Some(Ok(results)) => Ok(MultiValue::from_iter([
                     crate::json::from_json(lua, &results)?,
                     Value::Nil,
