@@ -1,9 +1,9 @@
 -- The session sandbox: shims over the stock library and the host-yield protocol.
 --
 -- This chunk runs once per VM, before any user code, with the stock globals still in
--- place. It captures the raw functions it needs as locals (upvalues nothing else can
--- reach: the `debug` library is never opened), replaces or removes globals, and returns
--- the entry function the engine turns into the session's root coroutine.
+-- place. It captures the raw functions it needs in a private array (`K` below), replaces
+-- or removes globals, and returns the private table `P` with the entry function the engine
+-- turns into the session's root coroutine.
 --
 -- Only what every session needs is built here. The shims most sessions never call
 -- (coroutine resume/wrap/yield/close, `xpcall`, `load`, output, files, dates, clock,
@@ -19,54 +19,72 @@ local P, HOST, USER = ...
 
 local host = P.host
 
-local raw_yield = coroutine.yield
-local raw_running = coroutine.running
-local raw_isyieldable = coroutine.isyieldable
-local raw_pcall = pcall
-local raw_xpcall = xpcall
-local raw_error = error
-local raw_load = load
-local raw_setmetatable = setmetatable
-local raw_tostring = tostring
-local raw_type = type
-local raw_select = select
-local raw_rawget = rawget
-local raw_getmetatable = getmetatable
--- Stock functions of the base and package libraries trusted mode restores (the other
--- libraries can be opened afresh).
-local raw_loadfile, raw_searchpath = loadfile, package.searchpath
-local tointeger = math.tointeger
-
-local aborting = host.aborting
+-- What the shims call once user code runs, captured before it can run (the `debug`
+-- library is never opened, so nothing else reaches these), in one array: every shim
+-- captures `K` alone, not an upvalue per function. The first 23 entries are in the order
+-- `sandbox_more.lua` unpacks them (append new ones at the end); the `false` places are
+-- filled below.
+local K = {
+  P, loadfile, package.searchpath, coroutine.yield, coroutine.running, pcall, error, load,
+  setmetatable, tostring, type, select, rawget, math.tointeger, host.aborting,
+  xpcall, false, false, false, false,
+  false, -- [21]: the root coroutine of the session, set by `entry`
+  HOST, USER,
+  coroutine.isyieldable, host.blocked, getmetatable,
+  false, -- [27]: the rest of the sandbox once loaded (`more`)
+  false, -- [28]: the root coroutine's error handler
+}
+-- Places in `K`, each in a `local` of its own: Lua makes only the last name of a
+-- `local` statement a compile-time constant (the others would become upvalues).
+local YIELD <const> = 4
+local RUNNING <const> = 5
+local PCALL <const> = 6
+local ERROR <const> = 7
+local SETMETATABLE <const> = 9
+local TOSTRING <const> = 10
+local TYPE <const> = 11
+local SELECT <const> = 12
+local RAWGET <const> = 13
+local ABORTING <const> = 15
+local XPCALL <const> = 16
+local CHECK_ARG <const> = 17
+local STDOUT <const> = 18
+local SHIM_FILES <const> = 19
+local RETHROW <const> = 20
+local ROOT <const> = 21
+local HOST_TAG <const> = 22
+local ISYIELDABLE <const> = 24
+local BLOCKED <const> = 25
+local GETMETATABLE <const> = 26
+local MORE <const> = 27
+local ON_ERROR <const> = 28
 
 -- The chain of user coroutines resumed through the shims (engine.md §4.3): a host
 -- request may pause only when no frame in it was resumed from a context that cannot
--- yield. Such frames are counted in the VM host (one C call per update: a preemption can
--- fall between two Lua instructions, never inside a C function; `sandbox_more.lua` updates
--- the count).
-local blocked = host.blocked
-
+-- yield. Such frames are counted in the VM host (`K[BLOCKED]`, one C call per update: a
+-- preemption can fall between two Lua instructions, never inside a C function;
+-- `sandbox_more.lua` updates the count).
 local function can_host_yield()
-  return raw_isyieldable() and blocked() == 0
+  return K[ISYIELDABLE]() and K[BLOCKED]() == 0
 end
 P.can_host_yield = can_host_yield
 
 -- Re-raises an error caught while the VM is aborting, so nothing can swallow an abort.
-local function rethrow_if_aborting(ok, ...)
-  if not ok and aborting() then raw_error((...), 0) end
+K[RETHROW] = function(ok, ...)
+  if not ok and K[ABORTING]() then K[ERROR]((...), 0) end
   return ok, ...
 end
 
 pcall = function(f, ...)
-  return rethrow_if_aborting(raw_pcall(f, ...))
+  return K[RETHROW](K[PCALL](f, ...))
 end
 
 -- Stock argument errors for the shims, so no engine-internal name or position leaks.
-local function check_arg(ok, fname, expected, n, v, argn)
+K[CHECK_ARG] = function(ok, fname, expected, n, v, argn)
   if ok then return end
   argn = argn or 1
-  local got = n < argn and "no value" or raw_type(v)
-  raw_error("bad argument #" .. argn .. " to '" .. fname .. "' (" .. expected .. " expected, got "
+  local got = n < argn and "no value" or K[TYPE](v)
+  K[ERROR]("bad argument #" .. argn .. " to '" .. fname .. "' (" .. expected .. " expected, got "
     .. got .. ")", 3)
 end
 
@@ -74,15 +92,15 @@ end
 -- refuses metatables that carry `__gc`.
 setmetatable = function(...)
   local t, mt = ...
-  local n = raw_select("#", ...)
-  check_arg(raw_type(t) == "table", "setmetatable", "table", n, t)
-  check_arg(mt == nil and n >= 2 or raw_type(mt) == "table", "setmetatable", "nil or table", n, mt, 2)
-  if raw_type(mt) == "table" and raw_rawget(mt, "__gc") ~= nil then
-    raw_error("setmetatable: __gc metamethods are not allowed in the sandbox", 2)
+  local n, type, check_arg = K[SELECT]("#", ...), K[TYPE], K[CHECK_ARG]
+  check_arg(type(t) == "table", "setmetatable", "table", n, t)
+  check_arg(mt == nil and n >= 2 or type(mt) == "table", "setmetatable", "nil or table", n, mt, 2)
+  if type(mt) == "table" and K[RAWGET](mt, "__gc") ~= nil then
+    K[ERROR]("setmetatable: __gc metamethods are not allowed in the sandbox", 2)
   end
   -- With both arguments checked, the only failure left is a protected metatable.
-  local ok, r = raw_pcall(raw_setmetatable, t, mt)
-  if not ok then raw_error("cannot change a protected metatable", 2) end
+  local ok, r = K[PCALL](K[SETMETATABLE], t, mt)
+  if not ok then K[ERROR]("cannot change a protected metatable", 2) end
   return r
 end
 
@@ -112,9 +130,10 @@ local file_mt = {
   __name = "FILE*",
   __tostring = forward("__tostring"),
 }
-local stdout = raw_setmetatable({}, file_mt)
-local stderr = raw_setmetatable({}, file_mt)
+local stdout = K[SETMETATABLE]({}, file_mt)
+local stderr = K[SETMETATABLE]({}, file_mt)
 shim_files[stdout], shim_files[stderr] = "stdout", "stderr"
+K[STDOUT], K[SHIM_FILES] = stdout, shim_files
 
 -- The stock `io` library is not opened: its file functions are not available here, and
 -- the sandbox's `io` holds only these.
@@ -141,7 +160,7 @@ do
     for k, v in next, loaded[name] do t[k] = v end
     _G[name], loaded[name] = t, t
   end
-  raw_getmetatable("").__index = string
+  K[GETMETATABLE]("").__index = string
 end
 
 -- Randomness: seeded per session (the engine seeds through `P.randomseed`, the stock
@@ -155,22 +174,13 @@ package.path, package.cpath = "", ""
 package.searchpath, package.loadlib = nil, nil
 package.loaded.debug = nil
 
--- The rest of the sandbox (`sandbox_more.lua`), loaded on first use. `K` is what it shares
--- with this chunk, in the order it unpacks them (an array: no key strings to keep alive in
--- every VM).
-local K = {
-  P, raw_loadfile, raw_searchpath, raw_yield, raw_running, raw_pcall, raw_error, raw_load,
-  raw_setmetatable, raw_tostring, raw_type, raw_select, raw_rawget, tointeger, aborting,
-  raw_xpcall, check_arg, stdout, shim_files, rethrow_if_aborting,
-  false, -- [21]: the root coroutine of the session, set by `entry`
-  HOST, USER,
-}
-local MORE = nil
+-- The rest of the sandbox (`sandbox_more.lua`), loaded on first use; `K` is what it shares
+-- with this chunk.
 function more()
-  local m = MORE
-  if m == nil then
-    m = host.sandbox_more()(K)
-    MORE = m
+  local m = K[MORE]
+  if not m then
+    m = K[1].host.sandbox_more()(K)
+    K[MORE] = m
   end
   return m
 end
@@ -188,33 +198,34 @@ package.searchers = {
 }
 require = forward("require")
 
--- The error handler of the root coroutine: message and traceback, kept apart.
-local FAILURE = {}
-local function on_error(e)
-  if aborting() then return e end
-  local te, message = raw_type(e), nil
+-- The error handler of the root coroutine: message and traceback, kept apart (the
+-- table is marked by `K` as a key: no script can make one).
+K[ON_ERROR] = function(e)
+  if K[ABORTING]() then return e end
+  local type, tostring = K[TYPE], K[TOSTRING]
+  local te, message = type(e), nil
   if te == "string" then
     message = e
   elseif te == "number" then
-    message = raw_tostring(e)
+    message = tostring(e)
   else
-    local mt = raw_getmetatable(e)
-    if raw_type(mt) == "table" and raw_rawget(mt, "__tostring") ~= nil then
-      local ok, s = raw_pcall(raw_tostring, e)
-      if ok and raw_type(s) == "string" then message = s end
+    local mt = K[GETMETATABLE](e)
+    if type(mt) == "table" and K[RAWGET](mt, "__tostring") ~= nil then
+      local ok, s = K[PCALL](tostring, e)
+      if ok and type(s) == "string" then message = s end
     end
     message = message or "error object: " .. te
   end
-  return { [FAILURE] = true, message = message, traceback = host.traceback() }
+  return { [K] = true, message = message, traceback = K[1].host.traceback() }
 end
 
 --- The body of the session's root coroutine: `true` and the script's first result (the
 --- session's result), or `false`, the message and the traceback.
 function P.entry(main, ...)
-  K[21] = raw_running()
-  local ok, info = raw_xpcall(main, on_error, ...)
+  K[ROOT] = K[RUNNING]()
+  local ok, info = K[XPCALL](main, K[ON_ERROR], ...)
   if ok then return true, info end
-  if raw_type(info) == "table" and info[FAILURE] then
+  if K[TYPE](info) == "table" and info[K] then
     return false, info.message, info.traceback
   end
   -- The handler did not run: a memory error, or an error inside the handler.
@@ -223,7 +234,7 @@ end
 
 --- Issues a host request prepared by a Layer-0 validator and returns the reply.
 function P.host_yield(token)
-  return raw_yield(HOST, token)
+  return K[YIELD](K[HOST_TAG], token)
 end
 
 --- The rest of the sandbox, for the engine: `package_main` (the main function of a
