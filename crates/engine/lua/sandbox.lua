@@ -27,12 +27,12 @@ local host = P.host
 local K = {
   P, loadfile, package.searchpath, coroutine.yield, coroutine.running, pcall, error, load,
   setmetatable, tostring, type, select, rawget, math.tointeger, host.aborting,
-  xpcall, false, false, false, false,
+  xpcall, getmetatable, false, false, false,
   false, -- [21]: the root coroutine of the session, set by `entry`
   HOST, USER,
-  coroutine.isyieldable, host.blocked, getmetatable,
-  false, -- [27]: the rest of the sandbox once loaded (`more`)
-  false, -- [28]: the root coroutine's error handler
+  coroutine.isyieldable, host.blocked,
+  false, -- [26]: the rest of the sandbox once loaded (`more`)
+  false, -- [27]: the root coroutine's error handler
 }
 -- Places in `K`, each in a `local` of its own: Lua makes only the last name of a
 -- `local` statement a compile-time constant (the others would become upvalues).
@@ -47,7 +47,7 @@ local SELECT <const> = 12
 local RAWGET <const> = 13
 local ABORTING <const> = 15
 local XPCALL <const> = 16
-local CHECK_ARG <const> = 17
+local GETMETATABLE <const> = 17
 local STDOUT <const> = 18
 local SHIM_FILES <const> = 19
 local RETHROW <const> = 20
@@ -55,9 +55,8 @@ local ROOT <const> = 21
 local HOST_TAG <const> = 22
 local ISYIELDABLE <const> = 24
 local BLOCKED <const> = 25
-local GETMETATABLE <const> = 26
-local MORE <const> = 27
-local ON_ERROR <const> = 28
+local MORE <const> = 26
+local ON_ERROR <const> = 27
 
 -- The chain of user coroutines resumed through the shims (engine.md §4.3): a host
 -- request may pause only when no frame in it was resumed from a context that cannot
@@ -79,36 +78,26 @@ pcall = function(f, ...)
   return K[RETHROW](K[PCALL](f, ...))
 end
 
--- Stock argument errors for the shims, so no engine-internal name or position leaks.
-K[CHECK_ARG] = function(ok, fname, expected, n, v, argn)
-  if ok then return end
-  argn = argn or 1
-  local got = n < argn and "no value" or K[TYPE](v)
-  K[ERROR]("bad argument #" .. argn .. " to '" .. fname .. "' (" .. expected .. " expected, got "
-    .. got .. ")", 3)
-end
+local more -- the loader of the rest of the sandbox, below
 
 -- Finalizers run with hooks off (also when a cancelled VM is dropped), so the sandbox
--- refuses metatables that carry `__gc`.
+-- refuses metatables that carry `__gc`. A call that fails (a bad argument, a `__gc` field,
+-- a protected metatable) is handed over in tail position to the rest of the sandbox, which
+-- raises the error it is.
 setmetatable = function(...)
   local t, mt = ...
-  local n, type, check_arg = K[SELECT]("#", ...), K[TYPE], K[CHECK_ARG]
-  check_arg(type(t) == "table", "setmetatable", "table", n, t)
-  check_arg(mt == nil and n >= 2 or type(mt) == "table", "setmetatable", "nil or table", n, mt, 2)
-  if type(mt) == "table" and K[RAWGET](mt, "__gc") ~= nil then
-    K[ERROR]("setmetatable: __gc metamethods are not allowed in the sandbox", 2)
+  local type = K[TYPE]
+  if type(t) == "table" and (type(mt) == "table" and K[RAWGET](mt, "__gc") == nil
+      or mt == nil and K[SELECT]("#", ...) >= 2) then
+    local ok, r = K[PCALL](K[SETMETATABLE], t, mt)
+    if ok then return r end
   end
-  -- With both arguments checked, the only failure left is a protected metatable.
-  local ok, r = K[PCALL](K[SETMETATABLE], t, mt)
-  if not ok then K[ERROR]("cannot change a protected metatable", 2) end
-  return r
+  return more().setmetatable_refused(...)
 end
 
 dofile, loadfile = nil, nil
 string.dump = nil
 debug = nil
-
-local more -- the loader of the rest, below
 
 -- A forwarder to `more()[name]`, called in tail position so error levels and tracebacks
 -- see the script's frames, not the forwarder's. All forwarders share one prototype; the

@@ -16,7 +16,8 @@ local stock_table = K[1].host.stock_lib("table")
 
 local P, raw_loadfile, raw_searchpath, raw_yield, raw_running, raw_pcall, raw_error, raw_load,
   raw_setmetatable, raw_tostring, raw_type, raw_select, raw_rawget, tointeger, aborting,
-  raw_xpcall, check_arg, stdout, shim_files, rethrow_if_aborting = stock_table.unpack(K, 1, 20)
+  raw_xpcall, raw_getmetatable, stdout, shim_files, rethrow_if_aborting =
+  stock_table.unpack(K, 1, 20)
 local HOST, USER, host, can_host_yield = K[22], K[23], P.host, P.can_host_yield
 local enter, block, unblock = host.enter, host.block, host.unblock
 
@@ -28,6 +29,30 @@ local raw_date, raw_iotype = stock_os.date, stock_io.type
 local concat, pack, unpack = stock_table.concat, stock_table.pack, stock_table.unpack
 
 local M = {}
+
+-- Stock argument errors for the shims, so no engine-internal name or position leaks. The
+-- shims that call this are reached through a forwarder's tail call, so level 3 is the
+-- script's frame.
+local function check_arg(ok, fname, expected, n, v, argn)
+  if ok then return end
+  argn = argn or 1
+  local got = n < argn and "no value" or raw_type(v)
+  raw_error("bad argument #" .. argn .. " to '" .. fname .. "' (" .. expected .. " expected, got "
+    .. got .. ")", 3)
+end
+
+-- The error of a `setmetatable` call the core shim refused, in the order stock Lua and the
+-- sandbox check: the arguments, a `__gc` field, then the protected metatable that is left.
+function M.setmetatable_refused(...)
+  local t, mt = ...
+  local n = raw_select("#", ...)
+  check_arg(raw_type(t) == "table", "setmetatable", "table", n, t)
+  check_arg(mt == nil and n >= 2 or raw_type(mt) == "table", "setmetatable", "nil or table", n, mt, 2)
+  if raw_type(mt) == "table" and raw_rawget(mt, "__gc") ~= nil then
+    raw_error("setmetatable: __gc metamethods are not allowed in the sandbox", 2)
+  end
+  raw_error("cannot change a protected metatable", 2)
+end
 
 -- To-be-closed guards, run on every exit path, errors included (engine.md §13 note 3: a
 -- leaked count would block every later host-yield). Both also tell the engine which
