@@ -77,10 +77,11 @@ pub enum EventBody {
         /// Whether it succeeded.
         ok: bool,
     },
-    /// A log entry.
+    /// A log entry (boxed, like the metric's value and the outcome: every ring slot is as
+    /// large as the largest variant).
     Log {
         /// The entry.
-        entry: LogEntry,
+        entry: Box<LogEntry>,
     },
     /// A progress report.
     Progress {
@@ -92,7 +93,7 @@ pub enum EventBody {
         /// Key.
         key: String,
         /// Value.
-        value: serde_json::Value,
+        value: Box<serde_json::Value>,
     },
     /// A cancel was requested (first one only).
     CancelRequested {

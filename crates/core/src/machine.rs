@@ -857,7 +857,14 @@ impl SessionCore {
         m.peak_vm_bytes = m.peak_vm_bytes.max(report.vm_bytes);
         for (k, v) in report.custom {
             self.metrics.custom.insert(k.clone(), v.clone());
-            self.emit(fx, now, EventBody::Metric { key: k, value: v });
+            self.emit(
+                fx,
+                now,
+                EventBody::Metric {
+                    key: k,
+                    value: Box::new(v),
+                },
+            );
         }
         for entry in report.logs {
             let cap = self.limits.log_ring;
@@ -869,7 +876,13 @@ impl SessionCore {
                 }
                 logs.push(entry.clone());
             }
-            self.emit(fx, now, EventBody::Log { entry });
+            self.emit(
+                fx,
+                now,
+                EventBody::Log {
+                    entry: Box::new(entry),
+                },
+            );
         }
         if let Some(progress) = report.progress {
             self.metrics.progress = Some(progress.clone());

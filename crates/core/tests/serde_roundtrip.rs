@@ -386,7 +386,10 @@ fn event_body() -> impl Strategy<Value = EventBody> {
                 ok,
             }
         }),
-        (text(), json()).prop_map(|(key, value)| EventBody::Metric { key, value }),
+        (text(), json()).prop_map(|(key, value)| EventBody::Metric {
+            key,
+            value: Box::new(value),
+        }),
         cancel_reason().prop_map(|reason| EventBody::CancelRequested { reason }),
         outcome().prop_map(|outcome| EventBody::Terminal {
             outcome: Box::new(outcome)
