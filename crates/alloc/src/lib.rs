@@ -2,19 +2,14 @@
 //!
 //! It is mimalloc, with one difference in how alignment requests reach it. mlua asks
 //! for every Lua allocation with 16-byte alignment (`SYS_MIN_ALIGN`), whatever its
-//! size: a 24-byte short string, a 40-byte upvalue, a 56-byte table. mimalloc keeps
-//! separate size classes for 24, 40 and 56 bytes, whose blocks are only 8-byte
-//! aligned, so its aligned entry point falls back to over-allocating (size plus
-//! alignment minus one) for about half of those requests, and that fallback then
-//! sticks while the class's current page has no aligned block at its head.
-//!
-//! Every mimalloc size class whose block size is a multiple of 16 hands out 16-byte
-//! aligned blocks (the first block of a page starts 16-byte aligned, and the class
-//! sizes above 64 bytes are all multiples of 16). So a request whose alignment is at
-//! most 16 is rounded up to a multiple of its alignment and served by the plain
-//! entry point: a 24-byte Lua string takes a 32-byte block instead of a 40- or
-//! 48-byte one. Larger alignments go to mimalloc's aligned entry points unchanged.
-//! The benchmark effect is recorded in `docs/benchmarks.md`.
+//! size, 8-byte arrays included. mimalloc's aligned entry point over-allocates (size
+//! plus alignment minus one) a request smaller than its alignment. Every mimalloc size class whose block size is a multiple of
+//! 16 hands out 16-byte aligned blocks (the first block of a page starts 16-byte aligned;
+//! on x86-64 the classes step by 16 bytes up to 64 and are multiples of 16 above). So a
+//! request whose alignment is at most 16 is rounded up to a multiple of its alignment and
+//! served by the plain entry point: the block of the class the request would take anyway,
+//! never more. Larger alignments go to mimalloc's aligned entry points unchanged. The
+//! benchmark effect is recorded in `docs/benchmarks.md`.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::c_void;
