@@ -3,7 +3,9 @@
 //! It is mimalloc, with one difference in how alignment requests reach it. mlua asks
 //! for every Lua allocation with 16-byte alignment (`SYS_MIN_ALIGN`), whatever its
 //! size, 8-byte arrays included. mimalloc's aligned entry point over-allocates (size
-//! plus alignment minus one) a request smaller than its alignment. Every mimalloc size class whose block size is a multiple of
+//! plus alignment minus one) a request smaller than its alignment, and one whose size
+//! class is not a power of two (a 40-byte upvalue's 48-byte class) whenever the class's
+//! current page has no free block at hand. Every mimalloc size class whose block size is a multiple of
 //! 16 hands out 16-byte aligned blocks (the first block of a page starts 16-byte aligned;
 //! on x86-64 the classes step by 16 bytes up to 64 and are multiples of 16 above). So a
 //! request whose alignment is at most 16 is rounded up to a multiple of its alignment and
