@@ -20,8 +20,10 @@ local P, HOST, USER = ...
 local host = P.host
 
 -- What the shims call once user code runs, captured before it can run (the `debug`
--- library is never opened, so nothing else reaches these), in one array: every shim
--- captures `K` alone, not an upvalue per function. The first 23 entries are in the order
+-- library is never opened, so nothing else reaches these; `loadfile` and
+-- `package.searchpath` are kept for trusted mode), in one array: every shim captures `K`
+-- alone, not an upvalue per function. `K` must never reach the script: index user values
+-- with it only through `rawget`. The first 23 entries are in the order
 -- `sandbox_more.lua` unpacks them (append new ones at the end); the `false` places are
 -- filled below.
 local K = {
@@ -214,7 +216,9 @@ function P.entry(main, ...)
   K[ROOT] = K[RUNNING]()
   local ok, info = K[XPCALL](main, K[ON_ERROR], ...)
   if ok then return true, info end
-  if K[TYPE](info) == "table" and info[K] then
+  -- `rawget`: the error value may be the script's own table (the handler passes it on
+  -- while aborting), whose `__index` must never see `K`.
+  if K[TYPE](info) == "table" and K[RAWGET](info, K) then
     return false, info.message, info.traceback
   end
   -- The handler did not run: a memory error, or an error inside the handler.

@@ -839,3 +839,39 @@ async fn shim_argument_errors_name_no_engine_internals() {
         ])
     );
 }
+
+/// An error value the script raises while its session is being aborted (here from a
+/// `__close` handler run by the unwinding of a deadline) reaches the root's settling
+/// code as it is; that code must not index it with its private key, which would hand
+/// the sandbox's raw functions to the script's `__index`.
+#[tokio::test]
+async fn an_aborting_error_value_never_sees_the_private_key() {
+    let e = eng_with(
+        EngineConfig {
+            workers: 2,
+            default_budget: BudgetLimits::default(),
+            ..EngineConfig::default()
+        },
+        PackageRoots::default(),
+    );
+    let mut spec = code_spec(
+        r##"
+        local seen = setmetatable({}, {__index = function(_, k)
+          if type(k) == "table" then io.stderr:write("leaked ", tostring(#k), "\n") end
+        end})
+        local guard <close> = setmetatable({}, {__close = function() error(seen) end})
+        while true do end
+        "##,
+        json!({}),
+    );
+    spec.limits = LimitOverrides {
+        deadline_ms: Some(300),
+        ..LimitOverrides::default()
+    };
+    let t = run_spec(&e, spec).await;
+    match &t.outcome {
+        alc_core::Outcome::Failed { kind, .. } => assert_eq!(kind.wire_code(), "timeout"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(logs(&t).is_empty(), "{:?}", logs(&t));
+}
