@@ -533,6 +533,14 @@ pub fn expire_terminal(
 }
 
 /// The `ctx.env.inject` table of a spec's ctx, if any.
+pub fn injected(spec: &SessionSpec) -> Option<&serde_json::Map<String, serde_json::Value>> {
+    spec.ctx
+        .get("env")
+        .and_then(|e| e.get("inject"))
+        .and_then(|i| i.as_object())
+}
+
+/// [`injected`], to change.
 fn inject_mut(spec: &mut SessionSpec) -> Option<&mut serde_json::Map<String, serde_json::Value>> {
     spec.ctx
         .get_mut("env")
@@ -543,8 +551,7 @@ fn inject_mut(spec: &mut SessionSpec) -> Option<&mut serde_json::Map<String, ser
 /// A spec as journaled: the values of `env` and of `ctx.env.inject` removed (emptied), keys
 /// kept. A spec with neither is journaled as it is, shared.
 pub fn journaled_spec(spec: &Arc<SessionSpec>) -> Arc<SessionSpec> {
-    let inject = spec.ctx.get("env").and_then(|e| e.get("inject"));
-    if spec.env.is_empty() && inject.and_then(|i| i.as_object()).is_none() {
+    if spec.env.is_empty() && injected(spec).is_none() {
         return Arc::clone(spec);
     }
     let mut s = SessionSpec::clone(spec);

@@ -219,11 +219,7 @@ fn with_engine_env(engine_env: &BTreeMap<String, String>, mut spec: SessionSpec)
     if engine_env.is_empty() {
         return spec;
     }
-    let inject = spec
-        .ctx
-        .get("env")
-        .and_then(|e| e.get("inject"))
-        .and_then(|i| i.as_object());
+    let inject = durable::injected(&spec);
     let missing: Vec<(String, String)> = engine_env
         .iter()
         .filter(|(k, _)| !spec.env.contains_key(*k) && !inject.is_some_and(|i| i.contains_key(*k)))

@@ -328,8 +328,9 @@ async fn item15_memory_limit() {
 
 // ---- item 16 -------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn item16_deadline_cannot_be_caught() {
+/// Runs `code` under a deadline of `deadline_ms`, on a two-worker engine with no default
+/// budget.
+async fn run_with_deadline(code: &str, deadline_ms: u64) -> Terminal {
     let e = eng_with(
         EngineConfig {
             workers: 2,
@@ -338,25 +339,35 @@ async fn item16_deadline_cannot_be_caught() {
         },
         PackageRoots::default(),
     );
-    let mut spec = code_spec(
-        "pcall(function() while true do end end)\nprint('after')\nreturn 'after'",
-        json!({}),
-    );
+    let mut spec = code_spec(code, json!({}));
     spec.limits = LimitOverrides {
-        deadline_ms: Some(500),
+        deadline_ms: Some(deadline_ms),
         ..LimitOverrides::default()
     };
+    run_spec(&e, spec).await
+}
+
+fn assert_timed_out(t: &Terminal) {
+    match &t.outcome {
+        alc_core::Outcome::Failed { kind, .. } => assert_eq!(kind.wire_code(), "timeout"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn item16_deadline_cannot_be_caught() {
     let started = Instant::now();
-    let t = run_spec(&e, spec).await;
+    let t = run_with_deadline(
+        "pcall(function() while true do end end)\nprint('after')\nreturn 'after'",
+        500,
+    )
+    .await;
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
-    match &t.outcome {
-        alc_core::Outcome::Failed { kind, .. } => assert_eq!(kind.wire_code(), "timeout"),
-        other => panic!("expected a timeout, got {other:?}"),
-    }
+    assert_timed_out(&t);
     assert!(logs(&t).is_empty(), "{:?}", logs(&t));
 }
 
@@ -846,15 +857,7 @@ async fn shim_argument_errors_name_no_engine_internals() {
 /// the sandbox's raw functions to the script's `__index`.
 #[tokio::test]
 async fn an_aborting_error_value_never_sees_the_private_key() {
-    let e = eng_with(
-        EngineConfig {
-            workers: 2,
-            default_budget: BudgetLimits::default(),
-            ..EngineConfig::default()
-        },
-        PackageRoots::default(),
-    );
-    let mut spec = code_spec(
+    let t = run_with_deadline(
         r##"
         local seen = setmetatable({}, {__index = function(_, k)
           if type(k) == "table" then io.stderr:write("leaked ", tostring(#k), "\n") end
@@ -862,16 +865,9 @@ async fn an_aborting_error_value_never_sees_the_private_key() {
         local guard <close> = setmetatable({}, {__close = function() error(seen) end})
         while true do end
         "##,
-        json!({}),
-    );
-    spec.limits = LimitOverrides {
-        deadline_ms: Some(300),
-        ..LimitOverrides::default()
-    };
-    let t = run_spec(&e, spec).await;
-    match &t.outcome {
-        alc_core::Outcome::Failed { kind, .. } => assert_eq!(kind.wire_code(), "timeout"),
-        other => panic!("expected a timeout, got {other:?}"),
-    }
+        300,
+    )
+    .await;
+    assert_timed_out(&t);
     assert!(logs(&t).is_empty(), "{:?}", logs(&t));
 }
