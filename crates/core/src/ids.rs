@@ -12,7 +12,8 @@ pub enum IdError {
     InvalidSessionId(String),
 }
 
-/// A session identifier: `s-` + 32 lowercase hex digits (128 random bits).
+/// A session identifier: `s-` + 32 lowercase hex digits (128 bits: the engine makes
+/// them from the creation time in milliseconds and 80 random bits).
 ///
 /// Shared, not copied: a hosted session's id sits in its cell, state machine, journal
 /// handle, records, events and table keys, and a clone only counts a reference.
@@ -34,7 +35,7 @@ impl SessionId {
         Ok(SessionId(format!("s-{}", rest.to_ascii_lowercase()).into()))
     }
 
-    /// Builds an id from 16 random bytes (the engine supplies them from the OS CSPRNG).
+    /// Builds an id from 16 bytes (the engine's: 6 of creation time, 10 from the OS CSPRNG).
     pub fn from_random_bytes(bytes: [u8; 16]) -> SessionId {
         let mut s = String::with_capacity(34);
         s.push_str("s-");

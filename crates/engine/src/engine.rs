@@ -203,11 +203,20 @@ fn now_ms(inner: &Inner) -> i64 {
     inner.services.clock.now_ms()
 }
 
-fn new_session_id() -> SessionId {
+/// A new session's id: its creation time in milliseconds (48 bits, big-endian) and then
+/// 80 bits from the OS random number generator.
+///
+/// Ids made later sort later, so a new session's rows go to the end of the journal's
+/// tables, which are keyed by the id. With 128 random bits they landed anywhere: most
+/// commits split a page in the middle of a tree, which writes more pages and makes
+/// SQLite's end of transaction scan its whole page cache (docs/engine.md, "Session ids").
+fn new_session_id(now_ms: i64) -> SessionId {
     use rand::TryRngCore;
     let mut bytes = [0u8; 16];
+    let ms = (now_ms.max(0) as u64).to_be_bytes();
+    bytes[..6].copy_from_slice(&ms[2..]);
     rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
+        .try_fill_bytes(&mut bytes[6..])
         .expect("the OS random number generator is available");
     SessionId::from_random_bytes(bytes)
 }
@@ -536,8 +545,8 @@ impl Engine {
                 limit: inner.config.max_live_sessions,
             });
         }
-        let id = new_session_id();
         let now = now_ms(inner);
+        let id = new_session_id(now);
         let budget = effective_budget(&inner.config, &spec.ctx);
         let seed = spec.seed.unwrap_or_else(rand::random::<u64>);
         let machine_limits = machine_limits(&inner.config, &spec);

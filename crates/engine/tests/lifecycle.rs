@@ -1166,3 +1166,43 @@ async fn a_session_parks_without_its_garbage() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Session ids
+// ---------------------------------------------------------------------------------------
+
+/// A session id starts with its creation time in milliseconds (12 hex digits), so ids made
+/// later sort later; the other 20 digits are random.
+#[tokio::test]
+async fn session_ids_carry_their_creation_time_and_sort_by_it() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let services = HostServices {
+        modules: Arc::new(PackageRoots::default()),
+        clock: clock.clone(),
+        ..HostServices::default()
+    };
+    let e = Engine::start_blocking(EngineConfig::default(), services).expect("engine starts");
+    let spec = code_spec("return 1", serde_json::json!({}));
+    let a = e.spawn_now(spec.clone()).expect("spawns");
+    let b = e.spawn_now(spec.clone()).expect("spawns");
+    clock.advance(1);
+    let c = e.spawn_now(spec).expect("spawns");
+    let prefix = format!("s-{:012x}", 1_700_000_000_000u64);
+    assert!(a.as_str().starts_with(&prefix), "{a} starts with {prefix}");
+    assert!(b.as_str().starts_with(&prefix), "{b} starts with {prefix}");
+    assert_ne!(
+        a, b,
+        "ids made in the same millisecond differ in their random part"
+    );
+    assert!(c
+        .as_str()
+        .starts_with(&format!("s-{:012x}", 1_700_000_000_001u64)));
+    assert!(a < c && b < c, "a later id sorts later: {a} {b} {c}");
+    assert_eq!(SessionId::parse(c.as_str()).expect("a valid id"), c);
+    for id in [a, b, c] {
+        assert!(matches!(
+            wait_terminal(&e, &id).await.outcome,
+            Outcome::Completed { .. }
+        ));
+    }
+}
