@@ -36,7 +36,7 @@ impl SessionId {
     }
 
     /// Builds an id from 16 bytes (the engine's: 6 of creation time, 10 from the OS CSPRNG).
-    pub fn from_random_bytes(bytes: [u8; 16]) -> SessionId {
+    pub fn from_bytes(bytes: [u8; 16]) -> SessionId {
         let mut s = String::with_capacity(34);
         s.push_str("s-");
         for b in bytes {
@@ -117,7 +117,7 @@ mod tests {
         assert!(SessionId::parse("s-4f1c").is_err());
         assert!(SessionId::parse("x-4f1c9a0e8b7d4c2a9e3f5b6a7c8d9e0f").is_err());
         assert!(SessionId::parse("s-4f1c9a0e8b7d4c2a9e3f5b6a7c8d9e0g").is_err());
-        let r = SessionId::from_random_bytes([0xab; 16]);
+        let r = SessionId::from_bytes([0xab; 16]);
         assert_eq!(SessionId::parse(r.as_str()).unwrap(), r);
         assert_eq!(r.to_string().len(), 34);
     }

@@ -695,7 +695,7 @@ fn run(inputs: Vec<(TIn, u16)>) -> Result<(), TestCaseError> {
         ..BudgetLimits::default()
     };
     let mut now = 1_000_000i64;
-    let id = SessionId::from_random_bytes([1; 16]);
+    let id = SessionId::from_bytes([1; 16]);
     let (mut core, fx) = SessionCore::spawn(id, "code", BTreeMap::new(), budget, limits, now);
     let mut model = Model::new();
     let mut ev = EventCheck {

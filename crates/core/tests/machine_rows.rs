@@ -6,7 +6,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 fn sid() -> SessionId {
-    SessionId::from_random_bytes([7; 16])
+    SessionId::from_bytes([7; 16])
 }
 
 fn limits() -> MachineLimits {

@@ -41,7 +41,7 @@ fn json() -> impl Strategy<Value = Value> {
 }
 
 fn session_id() -> impl Strategy<Value = SessionId> {
-    any::<[u8; 16]>().prop_map(SessionId::from_random_bytes)
+    any::<[u8; 16]>().prop_map(SessionId::from_bytes)
 }
 
 fn query_id() -> impl Strategy<Value = QueryId> {

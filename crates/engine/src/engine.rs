@@ -218,7 +218,7 @@ fn new_session_id(now_ms: i64) -> SessionId {
     rand::rngs::OsRng
         .try_fill_bytes(&mut bytes[6..])
         .expect("the OS random number generator is available");
-    SessionId::from_random_bytes(bytes)
+    SessionId::from_bytes(bytes)
 }
 
 /// `spec` with the engine's environment values (`HostServices::env`) added for the keys

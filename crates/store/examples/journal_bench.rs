@@ -27,7 +27,7 @@ fn append(s: &SessionId, seq: u64) -> SessionAppend {
 }
 
 fn measure(j: &dyn Journal) -> serde_json::Value {
-    let s = SessionId::from_random_bytes([7; 16]);
+    let s = SessionId::from_bytes([7; 16]);
     let mut us = Vec::with_capacity(N as usize);
     for seq in 1..=N {
         let a = append(&s, seq);
@@ -53,7 +53,7 @@ fn group(j: SqliteJournal, threads: u8) -> serde_json::Value {
         .map(|t| {
             let g = g.clone();
             std::thread::spawn(move || {
-                let s = SessionId::from_random_bytes([t + 10; 16]);
+                let s = SessionId::from_bytes([t + 10; 16]);
                 for seq in 1..=per {
                     g.append_owned(vec![append(&s, seq)]).unwrap();
                 }

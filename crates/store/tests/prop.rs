@@ -168,7 +168,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = SqliteJournal::open(dir.path().join("alc.db"), Durability::Normal).unwrap();
         let memory = MemoryJournal::new();
-        let s = SessionId::from_random_bytes(id);
+        let s = SessionId::from_bytes(id);
         let recs: Vec<JournalRecord> = bodies
             .into_iter()
             .enumerate()

@@ -4,7 +4,7 @@ use alc_core::*;
 use serde_json::json;
 
 pub fn sid(n: u8) -> SessionId {
-    SessionId::from_random_bytes([n; 16])
+    SessionId::from_bytes([n; 16])
 }
 
 pub fn rec(s: &SessionId, seq: u64, body: RecordBody) -> JournalRecord {
