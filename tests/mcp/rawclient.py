@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -60,6 +61,7 @@ class RawServer:
         return self.rpc("tools/call", {"name": name, "arguments": args})["result"]["structuredContent"]
 
     def close(self, timeout: float = 30) -> None:
-        """Closes stdin and waits for the server to exit."""
+        """Closes stdin, waits for the server to exit and removes its home."""
         self.proc.stdin.close()
         self.proc.wait(timeout=timeout)
+        shutil.rmtree(self.home, ignore_errors=True)
