@@ -200,8 +200,7 @@ impl RecordBody {
         };
         match self {
             RecordBody::Pause { queries, .. } => {
-                let mut owned = queries.to_vec();
-                for q in &mut owned {
+                for q in Arc::make_mut(queries).iter_mut() {
                     match &mut q.request {
                         crate::query::QueryRequest::Llm { query } => {
                             swap(&mut query.prompt);
@@ -214,7 +213,6 @@ impl RecordBody {
                         }
                     }
                 }
-                *queries = owned.into();
             }
             RecordBody::Answer { answer, .. } => {
                 if let Some(t) = answer.text.as_mut() {

@@ -440,10 +440,9 @@ pub fn recover(row: &SessionRow, records: &[JournalRecord]) -> Result<Recovered,
         }
         (out, other_follows)
     };
-    let complete = |queries: &[PendingQuery], answers: &[Answer]| -> CompletedRound {
-        let _ = queries;
+    let complete = |round: u64, answers: &[Answer]| -> CompletedRound {
         CompletedRound {
-            round: 0,
+            round,
             answers: answers
                 .iter()
                 .filter_map(|a| a.query_id.clone().map(|id| (id, a.clone())))
@@ -474,16 +473,12 @@ pub fn recover(row: &SessionRow, records: &[JournalRecord]) -> Result<Recovered,
                 answered,
             });
             if pauses.len() >= 2 {
-                let (pidx, pr, pq, _) = pauses[pauses.len() - 2];
+                let (pidx, pr, _, _) = pauses[pauses.len() - 2];
                 let (pa, _) = answers_of(pidx, pr);
-                let mut c = complete(pq, &pa);
-                c.round = pr;
-                last_round = Some(c);
+                last_round = Some(complete(pr, &pa));
             }
         } else if done {
-            let mut c = complete(queries, &answers);
-            c.round = r;
-            last_round = Some(c);
+            last_round = Some(complete(r, &answers));
         }
     }
     let metrics = row.metrics.clone().unwrap_or_default();

@@ -647,9 +647,7 @@ impl VmHost {
             let line: String = pending.drain(..=pos).collect();
             self.log(level, "io", line.trim_end_matches('\n'));
         }
-        if let Some(lines) = self.io_lines.as_mut() {
-            lines[stream] = pending;
-        }
+        self.io_lines.get_or_insert_with(Default::default)[stream] = pending;
     }
 
     /// Next value of the session's SplitMix64 seed stream.
