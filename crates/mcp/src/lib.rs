@@ -123,22 +123,32 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
         eprintln!("error: cannot create {}: {e}", pkg_env.home.display());
         return 7;
     }
-    let journal = match alc_store::SqliteJournal::open(&db_path, options.engine_config.durability) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 7;
-        }
-    };
+    let mut journal =
+        match alc_store::SqliteJournal::open(&db_path, options.engine_config.durability) {
+            Ok(j) => j,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 7;
+            }
+        };
     // A checkpoint copies the log into the database and syncs it: leave that to a
     // background thread rather than to whichever request commits last. Without it the
     // connection checkpoints by itself, as SQLite does by default.
     if let Err(e) = journal.checkpoint_in_background() {
         tracing::warn!(error = %e, "checkpoints stay with the writers");
     }
-    // Transcripts go through the journal's connection: one page cache, and no lock waits
-    // between two connections of this process.
-    let transcripts = transcripts::Transcripts::open_shared(journal.shared_connection(), &db_path);
+    // Transcripts go through the journal's connection: their rows are written in the
+    // journal's own transactions (no commit of their own), and one page cache serves both.
+    let mode = options.transcripts;
+    let transcripts = transcripts::Transcripts::open_shared(journal.shared_connection(), &db_path)
+        .map(|t| t.with_mode(mode));
+    match &transcripts {
+        Ok(t) => journal.set_mirror(t.mirror()),
+        Err(e) => tracing::warn!(error = %e, "sessions are not recorded in transcripts"),
+    }
+    // `metadata` / `off`: a finished session's journal keeps sizes and digests of its
+    // prompts and answers, not their text.
+    journal.set_redact_finished(mode != transcripts::TranscriptMode::Full);
     let cards_dir = pkg_env.home.join("cards");
     let services = HostServices {
         modules: Arc::new(packages::ChainModules::new(pkg_env)),
@@ -201,7 +211,6 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
         }
     });
     engine.shutdown_now(ShutdownMode::Drain);
-    server.flush_transcripts();
     rt.shutdown_timeout(std::time::Duration::from_millis(200));
     code
 }

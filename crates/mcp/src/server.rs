@@ -155,8 +155,6 @@ struct Inner {
     drivers: Mutex<HashMap<SessionId, Driver>>,
     /// The transcript database, opened on first use.
     transcripts: OnceLock<Result<Arc<Transcripts>, String>>,
-    /// Sessions whose events are being recorded.
-    recording: Mutex<HashSet<SessionId>>,
     /// The session journal shared with the engine (listing of every process's sessions).
     journal: OnceLock<Arc<dyn Journal>>,
     /// Seals MRTR request states with `<home>/secret.key`, loaded on first use.
@@ -911,7 +909,6 @@ impl AlcServer {
                 answerers: Mutex::new(HashMap::new()),
                 drivers: Mutex::new(HashMap::new()),
                 transcripts: OnceLock::new(),
-                recording: Mutex::new(HashSet::new()),
                 journal: OnceLock::new(),
                 sealer: OnceLock::new(),
                 sampling_limit: Arc::new(tokio::sync::Semaphore::new(8)),
@@ -1303,11 +1300,7 @@ impl AlcServer {
                 return DriverState::NeedsCaller;
             }
             let round = snapshot.pending.as_ref().map(|p| p.round);
-            let applied = answers.clone();
             let ack = self.engine().resume_now(id, Answers { round, answers });
-            if ack.is_ok() {
-                self.record_answers(id, round.unwrap_or(snapshot.round), &applied);
-            }
             match ack {
                 Ok(ResumeAck::Continued { .. }) => continue,
                 Ok(ResumeAck::Accepted { .. }) => {
@@ -1539,7 +1532,6 @@ impl AlcServer {
             };
             answers.push(answer);
         }
-        let applied = answers.clone();
         let ack = self
             .engine()
             .resume_now(
@@ -1550,8 +1542,6 @@ impl AlcServer {
                 },
             )
             .map_err(|e| resume_error(&id, e))?;
-        self.record(&id);
-        self.record_answers(&id, st.round, &applied);
         match ack {
             ResumeAck::Accepted { .. } => {
                 let snap = self
@@ -1589,140 +1579,17 @@ impl AlcServer {
             .set(transcripts.map(|t| Arc::new(t.with_mode(mode))));
     }
 
-    /// Waits for the queued transcript writes, after queuing the end of every recorded
-    /// session that ended but whose recorder has not seen the end yet: a session that
-    /// ended is in the tables afterwards.
-    pub fn flush_transcripts(&self) {
-        let Some(Ok(t)) = self.inner.transcripts.get() else {
-            return;
-        };
-        let recording: Vec<SessionId> = self
-            .inner
-            .recording
-            .lock()
-            .expect("recording lock")
-            .iter()
-            .cloned()
-            .collect();
-        for id in &recording {
-            let ended = self
-                .engine()
-                .state(id, &SnapshotOptions::default())
-                .ok()
-                .filter(|s| s.phase.is_terminal());
-            if let Some(snap) = ended {
-                t.record_snapshot(&snap, self.answerer_label(&snap).as_deref());
-            }
-        }
-        t.flush();
-    }
-
-    /// Queues the session row (and the open queries of a pause) from a fresh snapshot.
-    fn sync_transcript(&self, id: &SessionId) -> Option<Snapshot> {
-        let snap = self.engine().state(id, &SnapshotOptions::default()).ok()?;
-        if let Ok(t) = self.transcripts() {
-            let label = self.answerer_label(&snap);
-            t.record_snapshot(&snap, label.as_deref());
-        }
-        Some(snap)
-    }
-
-    fn record_answers(&self, id: &SessionId, round: u64, answers: &[Answer]) {
-        if let Ok(t) = self.transcripts() {
-            t.record_answers(id.as_str(), round, answers);
-        }
-    }
-
-    /// Records the session's events into the transcript database until it ends.
-    fn record(&self, id: &SessionId) {
-        if self.transcripts().is_err() {
-            return;
-        }
-        if !self
-            .inner
-            .recording
-            .lock()
-            .expect("recording lock")
-            .insert(id.clone())
-        {
-            return;
-        }
-        let this = self.clone();
-        let id = id.clone();
-        tokio::spawn(async move {
-            let mut synced_end = false;
-            if let (Ok(mut stream), Ok(t)) = (this.engine().observe(&id, 0), this.transcripts()) {
-                let mut logs = 0u64;
-                while let Some(item) = stream.next().await {
-                    let ObserveItem::Event { event } = item else {
-                        continue;
-                    };
-                    match &event.body {
-                        EventBody::Log { entry } if logs < transcripts::MAX_LOGS => {
-                            logs += 1;
-                            t.record_log(
-                                id.as_str(),
-                                entry.ts,
-                                &entry.level,
-                                &entry.source,
-                                &entry.message,
-                            );
-                        }
-                        EventBody::Progress { .. } => {}
-                        EventBody::Paused { round, queries } => {
-                            t.record_round(id.as_str(), *round, event.at, queries);
-                            this.sync_transcript(&id);
-                        }
-                        // The row follows pauses and the end; readers sync it on demand
-                        // in between (`alc_log_view`), so other events write nothing.
-                        EventBody::Created { .. } => {
-                            // A short session has often ended by now: its final row is
-                            // then written once, here.
-                            synced_end = this
-                                .sync_transcript(&id)
-                                .is_some_and(|s| s.phase.is_terminal());
-                        }
-                        EventBody::Terminal { .. } => {
-                            if !synced_end {
-                                this.sync_transcript(&id);
-                            }
-                            synced_end = true;
-                            // `metadata`/`off`: the journal keeps sizes and digests of the
-                            // finished session's prompts and answers, not their text.
-                            if this.inner.options.transcripts != transcripts::TranscriptMode::Full {
-                                if let Some(j) = this.inner.journal.get() {
-                                    let _ = j.redact_texts(&id);
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            if !synced_end {
-                this.sync_transcript(&id);
-            }
-            this.inner
-                .recording
-                .lock()
-                .expect("recording lock")
-                .remove(&id);
-        });
-    }
-
     async fn alc_log_view(&self, a: Args<'_>) -> ToolResult {
         let t = self.transcripts()?;
         let max_chars = a.u64("max_chars")?.unwrap_or(100_000);
         let limit = a.u64("limit")?.unwrap_or(50);
         if let Some(sid) = a.str("session_id")? {
             let id = parse_session(sid)?;
-            self.sync_transcript(&id);
             return t
                 .detail(id.as_str(), max_chars)
                 .map_err(|e| e.with_session(sid))?
                 .ok_or_else(|| not_found(&id));
         }
-        self.flush_transcripts();
         t.list(limit)
     }
 
@@ -1736,7 +1603,6 @@ impl AlcServer {
                 .unwrap_or(0);
             now - (d as i64).saturating_mul(86_400_000)
         });
-        self.flush_transcripts();
         t.stats(strategy, since)
     }
 
@@ -1746,7 +1612,7 @@ impl AlcServer {
         let id = parse_session(sid)?;
         let content = a.req_str("content").map_err(|e| e.with_session(sid))?;
         let title = a.str("title")?;
-        if self.sync_transcript(&id).is_none() && !t.has_session(id.as_str())? {
+        if !t.has_session(id.as_str())? {
             return Err(not_found(&id));
         }
         let n = t
@@ -1857,7 +1723,6 @@ impl AlcServer {
         let with_first_step = ctx.meta.get_progress_token().is_none();
         let id = self.spawn_mode(spec, with_first_step)?;
         self.set_answerer(&id, answerer);
-        self.record(&id);
         let out = self.drive(&id, wait, ctx, 0, true).await;
         // The id leaves with this reply (a `running` one included): the session is in
         // the journal by then.
@@ -2130,7 +1995,6 @@ impl AlcServer {
             host_eval.started(slot, &id, fresh)?;
             if fresh {
                 self.set_answerer(&id, SessionAnswerer::host());
-                self.record(&id);
             }
             let mut payload = self.drive(&id, wait, ctx, 0, fresh).await?;
             if evals::is_terminal_payload(&payload) {
@@ -2193,6 +2057,12 @@ impl AlcServer {
                 if new.model.is_none() {
                     new.model = self.answerer_of(&id).model;
                 }
+                // The journal keeps the answerer the session started with; the
+                // transcript's row names the current one.
+                if let Ok(t) = self.transcripts() {
+                    t.set_answerer(id.as_str(), &new.name)
+                        .map_err(|e| e.with_session(sid))?;
+                }
                 self.set_answerer(&id, new);
             }
         }
@@ -2248,28 +2118,12 @@ impl AlcServer {
                 .await;
         };
         let before = self.engine().state(&id, &SnapshotOptions::default()).ok();
-        let mut applied = answers.clone();
         // A completed round replies after the step it starts, so its answers go to the
         // journal with that step's records (`ensure_written` below covers early replies).
         let ack = self
             .engine()
             .resume_now_with_next_step(&id, Answers { round, answers })
             .map_err(|e| resume_error(&id, e))?;
-        self.record(&id);
-        if let Some(p) = before.as_ref().and_then(|b| b.pending.as_ref()) {
-            let open: Vec<&QueryId> = p
-                .queries
-                .iter()
-                .map(|q| &q.id)
-                .filter(|q| !p.answered.contains(q))
-                .collect();
-            for a in &mut applied {
-                if a.query_id.is_none() && open.len() == 1 {
-                    a.query_id = Some(open[0].clone());
-                }
-            }
-            self.record_answers(&id, p.round, &applied);
-        }
         let out = match ack {
             ResumeAck::Accepted { round, remaining } => {
                 let snap = self
@@ -2290,12 +2144,6 @@ impl AlcServer {
                 out
             }
         };
-        // The answers are in the transcript before the call returns (their write was
-        // queued before the session resumed, so it is usually done by now): a server
-        // killed after this reply still has them.
-        if let Some(Ok(t)) = self.inner.transcripts.get() {
-            t.flush();
-        }
         out
     }
 
@@ -2797,7 +2645,6 @@ impl ServerHandler for AlcServer {
                 (Value::Object(meta).to_string(), "application/json")
             }
             ResourceUri::Logs(id, max_chars) => {
-                self.sync_transcript(&id);
                 let t = self
                     .transcripts()
                     .map_err(|e| McpError::internal_error(e.message, None))?;

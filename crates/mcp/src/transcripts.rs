@@ -1,6 +1,6 @@
-//! Session transcripts in `<home>/alc.db` (interfaces.md §2.10, §9.1, §9.3): an
-//! in-process recorder fed by engine events, snapshots and the answers this server
-//! applies, and the queries behind `alc_log_view`, `alc_stats` and `alc_note`.
+//! Session transcripts in `<home>/alc.db` (interfaces.md §2.10, §9.1, §9.3): rows
+//! written from the journal's appends, in the journal's own transactions ([`mirror`]),
+//! and the queries behind `alc_log_view`, `alc_stats` and `alc_note`.
 //!
 //! Tables live in their own namespace (`transcript_*`) next to whatever else the
 //! database holds (the store's journal); the shared `schema_version` table carries this
@@ -11,21 +11,22 @@
 //! by its size and digest (the text is kept while the session runs, for the caller's
 //! views); `off` does the same and also deletes the session's logs and notes.
 //!
-//! Writes are queued and committed in batches by a background thread ([`writer`]); every
-//! read first waits for the writes queued before it.
+//! Sessions are recorded when the journal is this database and [`Transcripts::mirror`]
+//! is installed on it (`alc serve` does); a server on an in-memory journal records none.
 
-mod writer;
+mod mirror;
+
+pub use mirror::TranscriptMirror;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use alc_core::{digest_bytes, Answer, PendingQuery, QueryRequest, Snapshot};
+use alc_core::{digest_bytes, Answer, PendingQuery, QueryRequest};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value};
 
-use crate::args::{preview, ToolError};
-use crate::wire;
+use crate::args::ToolError;
 
 /// Schema version of the `transcript_*` tables (2 added the digest and size columns
 /// of redacted exchanges and `transcript_sessions.retention`).
@@ -189,7 +190,6 @@ pub struct Transcripts {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
     mode: TranscriptMode,
-    writer: writer::Writer,
 }
 
 impl std::fmt::Debug for Transcripts {
@@ -199,21 +199,6 @@ impl std::fmt::Debug for Transcripts {
             .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
-}
-
-fn status_of(s: &Snapshot) -> &'static str {
-    s.phase.wire_name()
-}
-
-fn task_hint(s: &Snapshot) -> Option<String> {
-    if let Some(h) = s.labels.get("task_hint") {
-        return Some(h.clone());
-    }
-    let q = s.pending.as_ref()?.queries.first()?;
-    Some(match &q.request {
-        QueryRequest::Llm { query } => preview(&query.prompt, 100),
-        QueryRequest::Human { question } => preview(&question.question, 100),
-    })
 }
 
 /// Creates the transcript tables, or upgrades them from version 1, in one immediate
@@ -290,13 +275,10 @@ impl Transcripts {
     /// [`Transcripts::open`] does.
     pub fn open_shared(conn: Arc<Mutex<Connection>>, path: &Path) -> Result<Transcripts, String> {
         migrate(&mut conn.lock().unwrap_or_else(|e| e.into_inner()), path)?;
-        let writer = writer::Writer::start(conn.clone())
-            .map_err(|e| format!("cannot start the transcript writer: {e}"))?;
         Ok(Transcripts {
             path: path.to_path_buf(),
             conn,
             mode: TranscriptMode::Full,
-            writer,
         })
     }
 
@@ -311,6 +293,12 @@ impl Transcripts {
         self.mode
     }
 
+    /// The writer of this store's rows for a journal on the same database
+    /// (`alc_store::SqliteJournal::set_mirror`), in this store's mode.
+    pub fn mirror(&self) -> Arc<TranscriptMirror> {
+        Arc::new(TranscriptMirror { mode: self.mode })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -320,108 +308,20 @@ impl Transcripts {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits until every write queued so far is in the database (reads call it first).
-    pub fn flush(&self) {
-        self.writer.flush();
-    }
-
-    /// Queues the upsert of the session row from a snapshot (and the open queries of a
-    /// pause).
-    pub fn record_snapshot(&self, s: &Snapshot, answerer: Option<&str>) {
-        let row = SessionValues {
-            session_id: s.session_id.as_str().to_string(),
-            kind: s
-                .labels
-                .get("kind")
-                .cloned()
-                .unwrap_or_else(|| "run".into()),
-            strategy: s.labels.get("strategy").cloned(),
-            task_hint: task_hint(s),
-            status: status_of(s),
-            answerer: answerer
-                .map(str::to_string)
-                .or_else(|| s.labels.get("answerer").cloned()),
-            started_at: s.created_at,
-            updated_at: s.updated_at,
-            metrics: serde_json::to_string(&s.metrics).unwrap_or_else(|_| "{}".into()),
-            stats: wire::stats(&s.metrics, None).to_string(),
-        };
-        let round = s
-            .pending
-            .as_ref()
-            .map(|p| (p.round, p.issued_at, exchange_queries(&p.queries)));
-        let mode = self.mode;
-        let terminal = s.phase.is_terminal();
-        self.writer.push(Box::new(move |conn| {
-            upsert_session(conn, &row)?;
-            if let Some((n, issued_at, queries)) = &round {
-                write_round(conn, &row.session_id, *n, *issued_at, queries)?;
-            }
-            if terminal && mode != TranscriptMode::Full {
-                redact(conn, &row.session_id, mode)
-            } else if round.is_some() {
-                redact_if_finished(conn, &row.session_id, mode)
-            } else {
-                Ok(())
-            }
-        }));
-    }
-
-    /// Queues the queries of one round (idempotent).
-    pub fn record_round(
-        &self,
-        session_id: &str,
-        round: u64,
-        issued_at: i64,
-        queries: &[PendingQuery],
-    ) {
-        let session_id = session_id.to_string();
-        let queries = exchange_queries(queries);
-        let mode = self.mode;
-        self.writer.push(Box::new(move |conn| {
-            write_round(conn, &session_id, round, issued_at, &queries)?;
-            redact_if_finished(conn, &session_id, mode)
-        }));
-    }
-
-    /// Queues the answers applied to `round` by this server.
-    pub fn record_answers(&self, session_id: &str, round: u64, answers: &[Answer]) {
-        let at = now_ms();
-        let session_id = session_id.to_string();
-        let rows: Vec<AnswerValues> = answers.iter().filter_map(AnswerValues::of).collect();
-        let mode = self.mode;
-        self.writer.push(Box::new(move |conn| {
-            for a in &rows {
-                write_answer(conn, &session_id, round, at, a)?;
-            }
-            redact_if_finished(conn, &session_id, mode)
-        }));
-    }
-
-    /// Queues a log line (the caller keeps to [`MAX_LOGS`] per session).
-    pub fn record_log(&self, session_id: &str, ts: i64, level: &str, source: &str, message: &str) {
-        let (session_id, level, source, message) = (
-            session_id.to_string(),
-            level.to_string(),
-            source.to_string(),
-            message.to_string(),
-        );
-        let mode = self.mode;
-        self.writer.push(Box::new(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO transcript_logs (session_id, ts, level, source, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![session_id, ts, level, source, message])?;
-            if mode == TranscriptMode::Off {
-                redact_if_finished(conn, &session_id, mode)?;
-            }
-            Ok(())
-        }));
+    /// Names `answerer` as the session's answerer from now on (a switch made by
+    /// `alc_continue`, which the journal does not record).
+    pub fn set_answerer(&self, session_id: &str, answerer: &str) -> Result<(), ToolError> {
+        self.conn()
+            .execute(
+                "UPDATE transcript_sessions SET answerer = ?2 WHERE session_id = ?1",
+                params![session_id, answerer],
+            )
+            .map(|_| ())
+            .map_err(io)
     }
 
     /// True when the session has a row.
     pub fn has_session(&self, session_id: &str) -> Result<bool, ToolError> {
-        self.flush();
         self.conn()
             .query_row(
                 "SELECT 1 FROM transcript_sessions WHERE session_id = ?1",
@@ -441,7 +341,6 @@ impl Transcripts {
         title: Option<&str>,
         content: &str,
     ) -> Result<u64, ToolError> {
-        self.flush();
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -497,7 +396,6 @@ impl Transcripts {
         where_sql: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<SessionRow>, ToolError> {
-        self.flush();
         let conn = self.conn();
         let sql = format!(
             "SELECT session_id, strategy, task_hint, status, started_at, metrics, stats,
@@ -732,7 +630,7 @@ impl Transcripts {
     }
 }
 
-/// The columns of a `transcript_sessions` row written from a snapshot.
+/// The columns of a `transcript_sessions` row.
 struct SessionValues {
     session_id: String,
     kind: String,
@@ -991,7 +889,11 @@ fn redact(tx: &Connection, session_id: &str, mode: TranscriptMode) -> rusqlite::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alc_core::QueryId;
+    use alc_core::{
+        Durability, Journal, JournalRecord, Phase, Program, QueryId, RecordBody, RowUpdate,
+        SessionAppend, SessionId, SessionMetrics, SessionSpec,
+    };
+    use alc_store::SqliteJournal;
 
     fn temp_db() -> PathBuf {
         let n = std::time::SystemTime::now()
@@ -1015,10 +917,13 @@ mod tests {
                 [],
             )
             .unwrap();
-        for round in 1..=2u64 {
-            let mut a = Answer::text(QueryId::parse("q-0"), "x".repeat(50));
-            a.meta.answerer = Some("host".into());
-            t.record_answers("s-1", round, &[a]);
+        {
+            let c = t.conn();
+            for round in 1..=2u64 {
+                let mut a = Answer::text(QueryId::parse("q-0"), "x".repeat(50));
+                a.meta.answerer = Some("host".into());
+                write_answer(&c, "s-1", round, 7, &AnswerValues::of(&a).unwrap()).unwrap();
+            }
         }
         assert_eq!(t.add_note("s-1", Some("t"), "c").unwrap(), 1);
         let d = t.detail("s-1", 0).unwrap().unwrap();
@@ -1057,46 +962,128 @@ mod tests {
             .unwrap()
     }
 
-    /// A snapshot of `id` in `phase`, paused on one LLM query when `paused`.
-    fn snapshot(id: &str, phase: &str, prompt: Option<&str>) -> Snapshot {
-        let pending = prompt.map(|p| {
-            json!({"round": 1, "issued_at": 10, "answered": [], "queries": [{
-                "id": "q-0", "origin": {"vm": "main"},
-                "request": {"kind": "llm", "prompt": p, "system": "SYSTEM TEXT", "max_tokens": 1024},
-                "digest": "0".repeat(32)}]})
-        });
-        serde_json::from_value(json!({
-            "session_id": id, "phase": phase, "version": 1, "round": 1,
-            "created_at": 5, "updated_at": 6, "last_activity_at": 6, "program_kind": "code",
-            "labels": {"kind": "run", "task_hint": "TASK TEXT"}, "pending": pending,
-            "last_event_seq": 0, "residency": "hot", "owner": "this_process"
-        }))
-        .unwrap()
+    /// A journal at `path` whose appends write the transcript rows of `t`, as `alc serve`
+    /// sets them up.
+    fn recorded(path: &Path, mode: TranscriptMode) -> (SqliteJournal, Transcripts) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut j = SqliteJournal::open(path, Durability::Normal).unwrap();
+        let t = Transcripts::open_shared(j.shared_connection(), path)
+            .unwrap()
+            .with_mode(mode);
+        j.set_mirror(t.mirror());
+        j.set_redact_finished(mode != TranscriptMode::Full);
+        (j, t)
     }
 
-    /// Runs one session (a pause, its answer, a log line, a note, the end) in `mode`.
-    fn one_session(t: &Transcripts, id: &str) {
-        t.record_snapshot(&snapshot(id, "paused", Some("PROMPT TEXT")), Some("host"));
+    /// One session's appends to a journal.
+    struct Session<'a> {
+        journal: &'a SqliteJournal,
+        id: SessionId,
+        last: u64,
+    }
+
+    impl Session<'_> {
+        /// Appends `bodies` at time `at` with the session row in `phase`.
+        fn append(&mut self, at: i64, phase: Phase, bodies: Vec<RecordBody>) {
+            let records: Vec<JournalRecord> = bodies
+                .into_iter()
+                .enumerate()
+                .map(|(i, body)| JournalRecord {
+                    session_id: self.id.clone(),
+                    seq: self.last + 1 + i as u64,
+                    vm: 0,
+                    at,
+                    body,
+                })
+                .collect();
+            self.last += records.len() as u64;
+            let mut row = RowUpdate::new(phase, 1, at);
+            row.metrics = Some(SessionMetrics {
+                llm_calls: 1,
+                ..SessionMetrics::default()
+            });
+            self.journal
+                .append(&[SessionAppend {
+                    session_id: self.id.clone(),
+                    records,
+                    row,
+                }])
+                .unwrap();
+        }
+
+        /// Ends the session in `phase`.
+        fn end(&mut self, phase: Phase) {
+            self.append(9, phase, vec![]);
+        }
+    }
+
+    /// Starts session `id` through `j` (spawned and paused on one LLM query, whose answer
+    /// and a log line follow) and adds a note.
+    fn one_session<'a>(j: &'a SqliteJournal, t: &Transcripts, id: &str) -> Session<'a> {
+        let mut spec = SessionSpec::new(Program::Code {
+            source: "return alc.llm(ctx.task)".into(),
+            name: None,
+        });
+        spec.labels.insert("kind".into(), "run".into());
+        spec.labels.insert("task_hint".into(), "TASK TEXT".into());
+        spec.labels.insert("answerer".into(), "host".into());
+        let query = serde_json::from_value(json!({
+            "id": "q-0", "origin": {"vm": "main"},
+            "request": {"kind": "llm", "prompt": "PROMPT TEXT", "system": "SYSTEM TEXT",
+                        "max_tokens": 1024},
+            "digest": "0".repeat(32)}))
+        .unwrap();
+        let mut s = Session {
+            journal: j,
+            id: SessionId::parse(id).unwrap(),
+            last: 0,
+        };
+        let spawned = RecordBody::Spawned {
+            spec: Arc::new(spec),
+            seed: 1,
+            engine_version: "test".into(),
+            journal_format: 1,
+        };
+        let pause = RecordBody::Pause {
+            round: 1,
+            queries: vec![query].into(),
+        };
+        s.append(5, Phase::Paused, vec![spawned, pause]);
         let mut a = Answer::text(QueryId::parse("q-0"), "RESPONSE TEXT");
         a.meta.answerer = Some("host".into());
-        t.record_answers(id, 1, &[a]);
-        t.record_log(id, 7, "info", "print", "LOG TEXT");
+        let log = alc_core::LogEntry {
+            ts: 7,
+            level: "info".into(),
+            source: "print".into(),
+            message: "LOG TEXT".into(),
+        };
+        s.append(
+            7,
+            Phase::Running,
+            vec![
+                RecordBody::Answer {
+                    round: 1,
+                    answer: Box::new(a),
+                },
+                RecordBody::Log { entry: log },
+            ],
+        );
         t.add_note(id, Some("n"), "NOTE TEXT").unwrap();
+        s
     }
 
     #[test]
     fn metadata_mode_keeps_text_until_the_end_then_sizes_and_digests() {
         let path = temp_db();
-        let t = Transcripts::open(&path)
-            .unwrap()
-            .with_mode(TranscriptMode::Metadata);
+        let (j, t) = recorded(&path, TranscriptMode::Metadata);
         let id = "s-00000000000000000000000000000001";
-        one_session(&t, id);
+        let mut s = one_session(&j, &t, id);
         // While the session runs, the text is there.
         let d = t.detail(id, 0).unwrap().unwrap();
         assert_eq!(d["transcript"][0]["prompt"], "PROMPT TEXT");
+        assert_eq!(d["transcript"][0]["response"], "RESPONSE TEXT");
         assert!(d.get("transcript_mode").is_none());
-        t.record_snapshot(&snapshot(id, "completed", None), None);
+        s.end(Phase::Completed);
         let d = t.detail(id, 0).unwrap().unwrap();
         let text = d.to_string();
         for gone in ["PROMPT TEXT", "SYSTEM TEXT", "RESPONSE TEXT", "TASK TEXT"] {
@@ -1114,22 +1101,22 @@ mod tests {
         // Logs and notes stay in metadata mode.
         assert_eq!(d["logs"][0]["message"], "LOG TEXT");
         assert_eq!(d["notes"][0]["content"], "NOTE TEXT");
-        // A late write of the answer does not bring the text back.
-        t.record_answers(
-            id,
-            1,
-            &[Answer::text(QueryId::parse("q-0"), "RESPONSE TEXT")],
-        );
-        let d = t.detail(id, 0).unwrap().unwrap();
-        assert!(!d.to_string().contains("RESPONSE TEXT"));
-        assert_eq!(d["transcript"][0]["response_chars"], "RESPONSE TEXT".len());
-        // Nor does the raw database hold it.
-        drop(t);
+        // Nor does the raw database hold the texts, in the transcript or in the journal.
+        drop((t, j));
         let raw = Connection::open(&path).unwrap();
         let n: i64 = raw
             .query_row(
                 "SELECT COUNT(*) FROM transcript_exchanges
                  WHERE prompt IS NOT NULL OR system IS NOT NULL OR response IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 0);
+        let n: i64 = raw
+            .query_row(
+                "SELECT COUNT(*) FROM records
+                 WHERE body LIKE '%PROMPT TEXT%' OR body LIKE '%RESPONSE TEXT%'",
                 [],
                 |r| r.get(0),
             )
@@ -1141,16 +1128,13 @@ mod tests {
     #[test]
     fn off_mode_also_drops_logs_and_notes_at_the_end() {
         let path = temp_db();
-        let t = Transcripts::open(&path)
-            .unwrap()
-            .with_mode(TranscriptMode::Off);
+        let (j, t) = recorded(&path, TranscriptMode::Off);
         let id = "s-00000000000000000000000000000002";
-        one_session(&t, id);
-        assert_eq!(
-            t.detail(id, 0).unwrap().unwrap()["notes"][0]["content"],
-            "NOTE TEXT"
-        );
-        t.record_snapshot(&snapshot(id, "failed", None), None);
+        let mut s = one_session(&j, &t, id);
+        let d = t.detail(id, 0).unwrap().unwrap();
+        assert_eq!(d["notes"][0]["content"], "NOTE TEXT");
+        assert_eq!(d["logs"][0]["message"], "LOG TEXT");
+        s.end(Phase::Failed);
         let d = t.detail(id, 0).unwrap().unwrap();
         assert_eq!(d["transcript_mode"], "off");
         assert_eq!(d["logs"], json!([]));
@@ -1160,15 +1144,41 @@ mod tests {
         assert_eq!(t.add_note(id, None, "LATE NOTE").unwrap(), 0);
         assert_eq!(t.list(10).unwrap()["sessions"][0]["notes_count"], 0);
         // Full mode (the default) keeps everything after the end.
-        let full = Transcripts::open(&path).unwrap();
+        drop((t, j));
+        let (j, full) = recorded(&path, TranscriptMode::Full);
         assert_eq!(full.mode(), TranscriptMode::Full);
         let id = "s-00000000000000000000000000000003";
-        one_session(&full, id);
-        full.record_snapshot(&snapshot(id, "completed", None), None);
+        one_session(&j, &full, id).end(Phase::Completed);
         let d = full.detail(id, 0).unwrap().unwrap();
+        assert_eq!(d["status"], "completed");
+        assert_eq!(d["task_hint"], "TASK TEXT");
         assert_eq!(d["transcript"][0]["prompt"], "PROMPT TEXT");
+        assert_eq!(d["transcript"][0]["system"], "SYSTEM TEXT");
+        assert_eq!(d["transcript"][0]["response"], "RESPONSE TEXT");
+        assert_eq!(d["transcript"][0]["answered_by"], "host");
         assert_eq!(d["logs"][0]["message"], "LOG TEXT");
         assert!(d.get("transcript_mode").is_none());
+        let l = full.list(10).unwrap();
+        let row = l["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["session_id"] == id)
+            .unwrap();
+        assert_eq!(row["llm_calls"], 1);
+        // The answerer column follows a switch.
+        let answerer = |t: &Transcripts| -> String {
+            t.conn()
+                .query_row(
+                    "SELECT answerer FROM transcript_sessions WHERE session_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(answerer(&full), "host");
+        full.set_answerer(id, "provider").unwrap();
+        assert_eq!(answerer(&full), "provider");
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
@@ -1192,12 +1202,9 @@ mod tests {
             )
             .unwrap();
         }
-        let t = Transcripts::open(&path)
-            .unwrap()
-            .with_mode(TranscriptMode::Metadata);
+        let (j, t) = recorded(&path, TranscriptMode::Metadata);
         let id = "s-00000000000000000000000000000004";
-        one_session(&t, id);
-        t.record_snapshot(&snapshot(id, "completed", None), None);
+        one_session(&j, &t, id).end(Phase::Completed);
         let d = t.detail(id, 0).unwrap().unwrap();
         assert_eq!(d["transcript"][0]["prompt_chars"], "PROMPT TEXT".len());
         assert_eq!(schema_version(&t), SCHEMA_VERSION);

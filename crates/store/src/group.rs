@@ -1,6 +1,6 @@
 //! Group commit (§7.3): concurrent appends from several threads share one transaction.
 
-use crate::sqlite::{append_one, db_err, lock, SqliteJournal};
+use crate::sqlite::{db_err, lock, SqliteJournal};
 use alc_core::{
     Journal, JournalError, JournalRecord, LeaseResult, OwnerId, RowFilter, SessionAppend,
     SessionId, SessionRow,
@@ -104,7 +104,7 @@ impl GroupCommit {
             let r = (|| {
                 let sp = tx.savepoint().map_err(db_err)?;
                 for a in batch {
-                    append_one(&sp, a)?;
+                    self.journal.write_append(&sp, a, None)?;
                 }
                 sp.commit().map_err(db_err)
             })();

@@ -7,6 +7,8 @@
 //! - [`StateStore`] with [`SqliteStateStore`] and [`MemoryStateStore`], plus key/namespace
 //!   validation and the optimistic [`update`] loop.
 //! - [`GroupCommit`]: shares one transaction among concurrent appends.
+//! - [`AppendMirror`]: tables kept in step with the journal inside its transactions
+//!   ([`SqliteJournal::set_mirror`]).
 //! - [`SqliteJournal::checkpoint_in_background`]: write-ahead-log checkpoints on a thread of
 //!   their own instead of in a writer's commit.
 //! - [`ResponseCache`]: provider answers stored by content key (used by evals).
@@ -18,6 +20,7 @@ mod checkpoint;
 mod group;
 mod lease;
 mod memory;
+mod mirror;
 mod response_cache;
 mod schema;
 mod sqlite;
@@ -28,6 +31,7 @@ pub use busy::set_busy_policy;
 pub use group::GroupCommit;
 pub use lease::{current_host, pid_alive, LEASE_TTL_MS};
 pub use memory::MemoryJournal;
+pub use mirror::AppendMirror;
 pub use response_cache::{CachedResponse, ResponseCache, RESPONSE_CACHE_VERSION};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::SqliteJournal;

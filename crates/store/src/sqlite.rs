@@ -1,6 +1,7 @@
 //! `SqliteJournal`: the durable journal (§7.4) and leases (§5.5).
 
 use crate::lease::{current_host, pid_alive, LEASE_TTL_MS};
+use crate::mirror::AppendMirror;
 use crate::now_ms;
 use crate::schema::{io, migrate};
 use crate::state_sqlite::SqliteStateStore;
@@ -94,6 +95,11 @@ pub struct SqliteJournal {
     host: String,
     pid: u32,
     lease_ttl_ms: i64,
+    /// Tables written in each append's transaction ([`SqliteJournal::set_mirror`]).
+    mirror: Option<Arc<dyn AppendMirror>>,
+    /// Whether an append that ends a session also redacts its texts
+    /// ([`SqliteJournal::set_redact_finished`]).
+    redact_finished: bool,
 }
 
 impl std::fmt::Debug for SqliteJournal {
@@ -121,7 +127,41 @@ impl SqliteJournal {
             host: current_host(),
             pid: std::process::id(),
             lease_ttl_ms: LEASE_TTL_MS,
+            mirror: None,
+            redact_finished: false,
         })
+    }
+
+    /// Writes `mirror`'s rows in the transaction of every append made through this handle
+    /// and its clones made afterwards (set it before handing the journal out).
+    pub fn set_mirror(&mut self, mirror: Arc<dyn AppendMirror>) {
+        self.mirror = Some(mirror);
+    }
+
+    /// With `on`, an append that makes a session terminal also replaces the texts of its
+    /// pause and answer records by their sizes and digests, in the same transaction (what
+    /// [`Journal::redact_texts`] does afterwards; `[log] transcripts = "metadata" | "off"`).
+    pub fn set_redact_finished(&mut self, on: bool) {
+        self.redact_finished = on;
+    }
+
+    /// Writes one session's records and row update inside the open transaction `tx`
+    /// (giving a new session's row the lease of `owner`), then what the session's end
+    /// redacts and the mirror's rows. Returns whether the row was new.
+    pub(crate) fn write_append(
+        &self,
+        tx: &Connection,
+        a: &SessionAppend,
+        owner: Option<&OwnerId>,
+    ) -> Result<bool, JournalError> {
+        let new = append_owned(tx, a, owner)?;
+        if self.redact_finished && a.row.status() == SessionStatus::Terminal {
+            redact_records(tx, &a.session_id)?;
+        }
+        if let Some(m) = &self.mirror {
+            crate::mirror::apply(m.as_ref(), tx, a);
+        }
+        Ok(new)
     }
 
     /// The database path.
@@ -308,11 +348,6 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, JournalError> {
     })
 }
 
-/// Writes one session's records and row update inside an open transaction.
-pub(crate) fn append_one(tx: &Connection, a: &SessionAppend) -> Result<(), JournalError> {
-    append_owned(tx, a, None).map(|_| ())
-}
-
 /// [`append_one`], giving a new session's row the lease of `owner` as it is inserted.
 /// Returns whether the row was new (an existing row keeps its owner).
 fn append_owned(
@@ -405,6 +440,34 @@ fn append_owned(
         .map_err(db_err)?;
     }
     Ok(existing.is_none())
+}
+
+/// Rewrites the pause and answer records of session `id` with their texts replaced by
+/// size and digest, inside the open transaction `tx`.
+fn redact_records(tx: &Connection, id: &SessionId) -> Result<(), JournalError> {
+    let rows: Vec<(u64, String)> = {
+        let mut st = tx
+            .prepare_cached(
+                "SELECT seq, body FROM records WHERE session_id = ?1 AND kind IN ('pause', 'answer')",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)?
+    };
+    for (seq, body) in rows {
+        let mut record: RecordBody = serde_json::from_str(&body).map_err(|e| JournalError::Io {
+            message: format!("record {seq} of {id}: {e}"),
+        })?;
+        if record.redact_texts() {
+            let body = to_json(&record)?;
+            tx.prepare_cached("UPDATE records SET body = ?3 WHERE session_id = ?1 AND seq = ?2")
+                .and_then(|mut st| st.execute(params![id.as_str(), seq, body]))
+                .map_err(db_err)?;
+        }
+    }
+    Ok(())
 }
 
 const ROW_COLUMNS: &str = "session_id, created_at, updated_at, status, phase, round, last_seq, \
@@ -505,7 +568,7 @@ impl Journal for SqliteJournal {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err)?;
         for a in batch {
-            append_one(&tx, a)?;
+            self.write_append(&tx, a, None)?;
         }
         tx.commit().map_err(db_err)
     }
@@ -524,31 +587,7 @@ impl Journal for SqliteJournal {
         if status.as_deref() != Some(SessionStatus::Terminal.as_str()) {
             return Ok(());
         }
-        let rows: Vec<(u64, String)> = {
-            let mut st = tx
-                .prepare_cached(
-                    "SELECT seq, body FROM records WHERE session_id = ?1 AND kind IN ('pause', 'answer')",
-                )
-                .map_err(db_err)?;
-            let rows = st
-                .query_map([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(db_err)?;
-            rows.collect::<Result<_, _>>().map_err(db_err)?
-        };
-        for (seq, body) in rows {
-            let mut record: RecordBody =
-                serde_json::from_str(&body).map_err(|e| JournalError::Io {
-                    message: format!("record {seq} of {id}: {e}"),
-                })?;
-            if record.redact_texts() {
-                let body = to_json(&record)?;
-                tx.prepare_cached(
-                    "UPDATE records SET body = ?3 WHERE session_id = ?1 AND seq = ?2",
-                )
-                .and_then(|mut st| st.execute(params![id.as_str(), seq, body]))
-                .map_err(db_err)?;
-            }
-        }
+        redact_records(&tx, id)?;
         tx.commit().map_err(db_err)
     }
 
@@ -566,7 +605,7 @@ impl Journal for SqliteJournal {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err)?;
         self.ensure_owner(&tx, owner, now_ms())?;
-        if !append_owned(&tx, first, Some(owner))? {
+        if !self.write_append(&tx, first, Some(owner))? {
             tx.prepare_cached("UPDATE sessions SET owner_id = ?2 WHERE session_id = ?1")
                 .and_then(|mut st| st.execute(params![first.session_id.as_str(), owner.as_str()]))
                 .map_err(db_err)?;
@@ -749,7 +788,7 @@ impl Journal for SqliteJournal {
             .map_err(db_err)?;
         let batch = crate::state_sqlite::with_active(&self.conn, &tx, effect)?;
         for a in &batch {
-            append_one(&tx, a)?;
+            self.write_append(&tx, a, None)?;
         }
         tx.commit().map_err(db_err)
     }

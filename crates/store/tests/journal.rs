@@ -659,3 +659,140 @@ fn a_terminal_append_releases_the_lease() {
         assert_eq!(row.owner, None);
     }
 }
+
+/// Counts each append's records in a table of the journal's database, and fails (after
+/// writing) for session 9.
+struct CountingMirror {
+    failures: std::sync::Mutex<Vec<SessionId>>,
+}
+
+impl AppendMirror for CountingMirror {
+    fn mirror(&self, tx: &rusqlite::Connection, a: &SessionAppend) -> rusqlite::Result<()> {
+        tx.execute(
+            "INSERT INTO mirrored (session_id, records, status) VALUES (?1, ?2, ?3)",
+            rusqlite::params![
+                a.session_id.as_str(),
+                a.records.len(),
+                a.row.status().as_str()
+            ],
+        )?;
+        if a.session_id == sid(9) {
+            return Err(rusqlite::Error::InvalidQuery);
+        }
+        Ok(())
+    }
+
+    fn failed(&self, a: &SessionAppend, _error: rusqlite::Error) {
+        self.failures.lock().unwrap().push(a.session_id.clone());
+    }
+}
+
+fn log(message: &str) -> RecordBody {
+    RecordBody::Log {
+        entry: LogEntry {
+            ts: 5,
+            level: "info".into(),
+            source: "alc.log".into(),
+            message: message.into(),
+        },
+    }
+}
+
+fn mirrored(path: &std::path::Path) -> Vec<(String, i64, String)> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut st = c
+        .prepare("SELECT session_id, records, status FROM mirrored ORDER BY rowid")
+        .unwrap();
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[test]
+fn a_mirror_writes_in_every_appends_transaction_and_its_failure_is_its_own() {
+    let (_d, p) = db();
+    let mut j = SqliteJournal::open(&p, Durability::Normal).unwrap();
+    j.shared_connection()
+        .lock()
+        .unwrap()
+        .execute_batch("CREATE TABLE mirrored (session_id TEXT, records INTEGER, status TEXT)")
+        .unwrap();
+    let mirror = Arc::new(CountingMirror {
+        failures: Default::default(),
+    });
+    j.set_mirror(mirror.clone());
+    let owner = OwnerId::new("o-1");
+    // A new session with its lease, then its end through the other append paths.
+    let (a, b) = (sid(1), sid(2));
+    j.append_new_leased(
+        &append1(&a, vec![rec(&a, 1, spawned())], Phase::Paused, 1),
+        &owner,
+    )
+    .unwrap();
+    j.append(&[append1(&a, vec![rec(&a, 2, log("x"))], Phase::Completed, 1)])
+        .unwrap();
+    j.append_with(&mut || {
+        Ok(vec![append1(
+            &b,
+            vec![rec(&b, 1, spawned())],
+            Phase::Running,
+            0,
+        )])
+    })
+    .unwrap();
+    let g = GroupCommit::new(j.clone());
+    g.append(&[append1(
+        &b,
+        vec![rec(&b, 2, log("y")), rec(&b, 3, log("z"))],
+        Phase::Failed,
+        0,
+    )])
+    .unwrap();
+    let ended = |s: &str| (s.to_string(), 1i64, "terminal".to_string());
+    assert_eq!(
+        mirrored(&p),
+        vec![
+            (a.as_str().to_string(), 1, "open".to_string()),
+            ended(a.as_str()),
+            (b.as_str().to_string(), 1, "open".to_string()),
+            (b.as_str().to_string(), 2, "terminal".to_string()),
+        ]
+    );
+    // A failing mirror undoes its own rows only: the append commits.
+    let c = sid(9);
+    j.append(&[append1(&c, vec![rec(&c, 1, spawned())], Phase::Running, 0)])
+        .unwrap();
+    assert_eq!(j.read(&c, 1).unwrap().len(), 1);
+    assert_eq!(mirrored(&p).len(), 4);
+    assert_eq!(*mirror.failures.lock().unwrap(), vec![c]);
+}
+
+#[test]
+fn redact_finished_redacts_in_the_append_that_ends_the_session() {
+    let (_d, p) = db();
+    let mut j = SqliteJournal::open(&p, Durability::Normal).unwrap();
+    j.set_redact_finished(true);
+    let s = sid(3);
+    let recs: Vec<_> = all_bodies()
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| rec(&s, i as u64 + 1, b))
+        .collect();
+    let (open, end) = recs.split_at(recs.len() - 1);
+    j.append(&[append1(&s, open.to_vec(), Phase::Paused, 1)])
+        .unwrap();
+    let texts = |j: &SqliteJournal| {
+        j.read(&s, 1)
+            .unwrap()
+            .iter()
+            .filter(|r| matches!(r.body, RecordBody::Pause { .. } | RecordBody::Answer { .. }))
+            .map(|r| serde_json::to_string(&r.body).unwrap())
+            .filter(|b| b.contains("\"hi\"") || b.contains("\"A1\""))
+            .count()
+    };
+    assert!(texts(&j) > 0, "texts stay while the session is open");
+    j.append(&[append1(&s, end.to_vec(), Phase::Completed, 1)])
+        .unwrap();
+    assert_eq!(texts(&j), 0, "the end redacts them");
+}
