@@ -22,11 +22,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use alc_core::{digest_bytes, Answer, PendingQuery, QueryRequest};
+use alc_core::{digest_bytes, SessionMetrics};
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::args::ToolError;
+use crate::wire;
 
 /// Schema version of the `transcript_*` tables (2 added the digest and size columns
 /// of redacted exchanges and `transcript_sessions.retention`).
@@ -413,7 +415,7 @@ impl Transcripts {
                     status: r.get(3)?,
                     started_at: r.get(4)?,
                     metrics: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(Value::Null),
-                    stats: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or(Value::Null),
+                    stored_stats: r.get(6)?,
                     notes_count: r.get::<_, i64>(7)? as u64,
                     retention: r.get(8)?,
                 })
@@ -542,7 +544,7 @@ impl Transcripts {
             "strategy": row.strategy,
             "task_hint": row.task_hint,
             "status": row.status,
-            "stats": row.stats,
+            "stats": row.stats(),
             "transcript": kept,
             "notes": notes,
             "logs": logs,
@@ -630,166 +632,6 @@ impl Transcripts {
     }
 }
 
-/// The columns of a `transcript_sessions` row.
-struct SessionValues {
-    session_id: String,
-    kind: String,
-    strategy: Option<String>,
-    task_hint: Option<String>,
-    status: &'static str,
-    answerer: Option<String>,
-    started_at: i64,
-    updated_at: i64,
-    metrics: String,
-    stats: String,
-}
-
-fn upsert_session(conn: &Connection, r: &SessionValues) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO transcript_sessions
-           (session_id, kind, strategy, task_hint, status, answerer, started_at, updated_at, metrics, stats)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT(session_id) DO UPDATE SET
-           status = excluded.status,
-           task_hint = COALESCE(transcript_sessions.task_hint, excluded.task_hint),
-           answerer = excluded.answerer,
-           updated_at = MAX(transcript_sessions.updated_at, excluded.updated_at),
-           metrics = excluded.metrics,
-           stats = excluded.stats",
-    )?
-    .execute(params![
-        r.session_id,
-        r.kind,
-        r.strategy,
-        r.task_hint,
-        r.status,
-        r.answerer,
-        r.started_at,
-        r.updated_at,
-        r.metrics,
-        r.stats
-    ])?;
-    Ok(())
-}
-
-/// The columns of one question of a round: query id, kind, prompt, system prompt.
-type QueryValues = (String, &'static str, String, Option<String>);
-
-fn exchange_queries(queries: &[PendingQuery]) -> Vec<QueryValues> {
-    queries
-        .iter()
-        .map(|q| match &q.request {
-            QueryRequest::Llm { query } => (
-                q.id.as_str().to_string(),
-                "llm",
-                query.prompt.clone(),
-                query.system.clone(),
-            ),
-            QueryRequest::Human { question } => (
-                q.id.as_str().to_string(),
-                "human",
-                question.question.clone(),
-                None,
-            ),
-        })
-        .collect()
-}
-
-fn write_round(
-    conn: &Connection,
-    session_id: &str,
-    round: u64,
-    issued_at: i64,
-    queries: &[QueryValues],
-) -> rusqlite::Result<()> {
-    let mut st = conn.prepare_cached(
-        "INSERT INTO transcript_exchanges (session_id, round, query_id, kind, prompt, system, started_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT(session_id, round, query_id) DO UPDATE SET
-           kind = excluded.kind, prompt = excluded.prompt, system = excluded.system,
-           started_at = COALESCE(transcript_exchanges.started_at, excluded.started_at)",
-    )?;
-    for (qid, kind, prompt, system) in queries {
-        st.execute(params![
-            session_id,
-            round as i64,
-            qid,
-            kind,
-            prompt,
-            system,
-            issued_at
-        ])?;
-    }
-    Ok(())
-}
-
-/// The columns of one answer applied by this server.
-struct AnswerValues {
-    query_id: String,
-    response: Option<String>,
-    error: Option<String>,
-    usage: Option<String>,
-    answered_by: Option<String>,
-    model: Option<String>,
-}
-
-impl AnswerValues {
-    /// `None` for an answer without a query id.
-    fn of(a: &Answer) -> Option<AnswerValues> {
-        let qid = a.query_id.as_ref()?;
-        let response = a.text.clone().or_else(|| {
-            a.ask_status.and_then(|s| {
-                serde_json::to_value(s)
-                    .ok()
-                    .and_then(|v| v.as_str().map(|x| format!("[{x}]")))
-            })
-        });
-        let model = match (&a.meta.provider, &a.meta.model) {
-            (Some(p), Some(m)) => Some(format!("{p}:{m}")),
-            (None, Some(m)) => Some(m.clone()),
-            _ => None,
-        };
-        Some(AnswerValues {
-            query_id: qid.as_str().to_string(),
-            response,
-            error: a.error.as_ref().map(|e| json!(e).to_string()),
-            usage: a.usage.as_ref().map(|u| json!(u).to_string()),
-            answered_by: a.meta.answerer.clone(),
-            model,
-        })
-    }
-}
-
-fn write_answer(
-    conn: &Connection,
-    session_id: &str,
-    round: u64,
-    at: i64,
-    a: &AnswerValues,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO transcript_exchanges
-           (session_id, round, query_id, response, error, usage, answered_by, model, answered_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT(session_id, round, query_id) DO UPDATE SET
-           response = excluded.response, error = excluded.error, usage = excluded.usage,
-           answered_by = excluded.answered_by, model = excluded.model,
-           answered_at = excluded.answered_at",
-    )?
-    .execute(params![
-        session_id,
-        round as i64,
-        a.query_id,
-        a.response,
-        a.error,
-        a.usage,
-        a.answered_by,
-        a.model,
-        at
-    ])?;
-    Ok(())
-}
-
 /// Applies `mode` again to a session that already ended (a write that arrives after the
 /// end must not bring text back).
 fn redact_if_finished(
@@ -821,10 +663,22 @@ struct SessionRow {
     status: String,
     started_at: i64,
     metrics: Value,
-    stats: Value,
+    /// The `stats` column: written by versions before the stats were derived from the
+    /// metrics on read; `{}` since.
+    stored_stats: String,
     notes_count: u64,
     /// The mode applied when the session ended (`None` = nothing removed).
     retention: Option<String>,
+}
+
+impl SessionRow {
+    /// The session's `stats` as `alc_status` reports them, derived from its metrics.
+    fn stats(&self) -> Value {
+        match SessionMetrics::deserialize(&self.metrics) {
+            Ok(m) => wire::stats(&m, None),
+            Err(_) => serde_json::from_str(&self.stored_stats).unwrap_or(Value::Null),
+        }
+    }
 }
 
 /// Replaces the prompts, system prompts and responses of a finished session by their
@@ -890,7 +744,7 @@ fn redact(tx: &Connection, session_id: &str, mode: TranscriptMode) -> rusqlite::
 mod tests {
     use super::*;
     use alc_core::{
-        Durability, Journal, JournalRecord, Phase, Program, QueryId, RecordBody, RowUpdate,
+        Answer, Durability, Journal, JournalRecord, Phase, Program, QueryId, RecordBody, RowUpdate,
         SessionAppend, SessionId, SessionMetrics, SessionSpec,
     };
     use alc_store::SqliteJournal;
@@ -922,7 +776,7 @@ mod tests {
             for round in 1..=2u64 {
                 let mut a = Answer::text(QueryId::parse("q-0"), "x".repeat(50));
                 a.meta.answerer = Some("host".into());
-                write_answer(&c, "s-1", round, 7, &AnswerValues::of(&a).unwrap()).unwrap();
+                mirror::write_answer(&c, "s-1", round, 7, &a).unwrap();
             }
         }
         assert_eq!(t.add_note("s-1", Some("t"), "c").unwrap(), 1);
@@ -1152,6 +1006,9 @@ mod tests {
         let d = full.detail(id, 0).unwrap().unwrap();
         assert_eq!(d["status"], "completed");
         assert_eq!(d["task_hint"], "TASK TEXT");
+        // `stats` as `alc_status` reports them, from the row's metrics.
+        assert_eq!(d["stats"]["auto"]["llm_calls"], 1);
+        assert_eq!(d["stats"]["auto"]["rounds"], 0);
         assert_eq!(d["transcript"][0]["prompt"], "PROMPT TEXT");
         assert_eq!(d["transcript"][0]["system"], "SYSTEM TEXT");
         assert_eq!(d["transcript"][0]["response"], "RESPONSE TEXT");

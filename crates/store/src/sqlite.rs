@@ -154,12 +154,13 @@ impl SqliteJournal {
         a: &SessionAppend,
         owner: Option<&OwnerId>,
     ) -> Result<bool, JournalError> {
-        let new = append_owned(tx, a, owner)?;
+        let metrics = a.row.metrics.as_ref().map(to_json).transpose()?;
+        let new = append_owned(tx, a, owner, metrics.as_deref())?;
         if self.redact_finished && a.row.status() == SessionStatus::Terminal {
             redact_records(tx, &a.session_id)?;
         }
         if let Some(m) = &self.mirror {
-            crate::mirror::apply(m.as_ref(), tx, a);
+            crate::mirror::apply(m.as_ref(), tx, a, metrics.as_deref());
         }
         Ok(new)
     }
@@ -348,12 +349,14 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, JournalError> {
     })
 }
 
-/// [`append_one`], giving a new session's row the lease of `owner` as it is inserted.
-/// Returns whether the row was new (an existing row keeps its owner).
+/// Writes one session's records and row update (`metrics`: the row's metrics as JSON)
+/// inside an open transaction, giving a new session's row the lease of `owner` as it is
+/// inserted. Returns whether the row was new (an existing row keeps its owner).
 fn append_owned(
     tx: &Connection,
     a: &SessionAppend,
     owner: Option<&OwnerId>,
+    metrics: Option<&str>,
 ) -> Result<bool, JournalError> {
     let sid = a.session_id.as_str();
     let existing: Option<u64> = tx
@@ -391,7 +394,6 @@ fn append_owned(
     let row = &a.row;
     let labels = row.labels.as_ref().map(to_json).transpose()?;
     let outcome = row.outcome.as_ref().map(to_json).transpose()?;
-    let metrics = row.metrics.as_ref().map(to_json).transpose()?;
     if existing.is_some() {
         tx.prepare_cached(
             "UPDATE sessions SET updated_at = ?2, status = ?3, phase = ?4, round = ?5, last_seq = ?6, \

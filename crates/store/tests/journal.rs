@@ -667,7 +667,18 @@ struct CountingMirror {
 }
 
 impl AppendMirror for CountingMirror {
-    fn mirror(&self, tx: &rusqlite::Connection, a: &SessionAppend) -> rusqlite::Result<()> {
+    fn mirror(
+        &self,
+        tx: &rusqlite::Connection,
+        a: &SessionAppend,
+        metrics: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        let encoded = a
+            .row
+            .metrics
+            .as_ref()
+            .map(|m| serde_json::to_string(m).unwrap());
+        assert_eq!(metrics, encoded.as_deref());
         tx.execute(
             "INSERT INTO mirrored (session_id, records, status) VALUES (?1, ?2, ?3)",
             rusqlite::params![
@@ -725,11 +736,10 @@ fn a_mirror_writes_in_every_appends_transaction_and_its_failure_is_its_own() {
     let owner = OwnerId::new("o-1");
     // A new session with its lease, then its end through the other append paths.
     let (a, b) = (sid(1), sid(2));
-    j.append_new_leased(
-        &append1(&a, vec![rec(&a, 1, spawned())], Phase::Paused, 1),
-        &owner,
-    )
-    .unwrap();
+    // (with metrics: the mirror is given the journal's encoding of them)
+    let mut first = append1(&a, vec![rec(&a, 1, spawned())], Phase::Paused, 1);
+    first.row.metrics = Some(SessionMetrics::default());
+    j.append_new_leased(&first, &owner).unwrap();
     j.append(&[append1(&a, vec![rec(&a, 2, log("x"))], Phase::Completed, 1)])
         .unwrap();
     j.append_with(&mut || {
