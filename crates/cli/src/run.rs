@@ -25,6 +25,7 @@ use alc_core::{
 };
 use alc_engine::{Engine, HostServices};
 use alc_llm::{Client, ProviderError};
+use alc_mcp::transcripts::{TranscriptMode, Transcripts};
 use clap::Args;
 use serde_json::Value;
 
@@ -329,14 +330,6 @@ pub fn run(args: RunArgs, global: &Global) -> u8 {
     let code = host
         .rt
         .block_on(drive(&engine, &id, &mut answerer, quiet, &progress));
-    // `[log] transcripts = "metadata" | "off"`: a finished session's journal keeps sizes
-    // and digests of its prompts and answers, not their text (a no-op while it is open).
-    if settings.transcript_mode() != "full" {
-        use alc_core::Journal;
-        if let Err(e) = host.journal.redact_texts(&id) {
-            tracing::warn!(session_id = %id, error = %e, "cannot redact the finished session's journal");
-        }
-    }
     host.finish();
     code
 }
@@ -452,7 +445,9 @@ pub(crate) fn make_answerer(
     })
 }
 
-/// Opens the session journal `<home>/alc.db` with the configured durability.
+/// Opens the session journal `<home>/alc.db` with the configured durability. Sessions
+/// appended through it are recorded in the transcript tables (as `alc serve` records
+/// them), kept as `[log] transcripts` says.
 pub(crate) fn open_journal(settings: &Settings) -> Result<alc_store::SqliteJournal, u8> {
     let path = settings.database_path();
     if let Some(dir) = path.parent() {
@@ -461,10 +456,16 @@ pub(crate) fn open_journal(settings: &Settings) -> Result<alc_store::SqliteJourn
             return Err(exit::IO);
         }
     }
-    alc_store::SqliteJournal::open(&path, settings.engine_config().durability).map_err(|e| {
-        eprintln!("error: cannot open the session database: {e}");
-        exit::IO
-    })
+    let mut journal = alc_store::SqliteJournal::open(&path, settings.engine_config().durability)
+        .map_err(|e| {
+            eprintln!("error: cannot open the session database: {e}");
+            exit::IO
+        })?;
+    let mode = TranscriptMode::parse(settings.transcript_mode()).unwrap_or_default();
+    if let Err(e) = Transcripts::record_journal(&mut journal, &path, mode) {
+        tracing::warn!(error = %e, "sessions are not recorded in transcripts");
+    }
+    Ok(journal)
 }
 
 /// An engine on the durable journal, its async runtime and the SIGINT / SIGTERM handler.

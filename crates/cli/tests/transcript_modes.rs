@@ -84,6 +84,20 @@ fn metadata_mode_shows_sizes_and_digests_of_a_finished_session() {
     for b in &bodies {
         assert!(!b.contains("SECRET") && b.contains("[redacted: "), "{b}");
     }
+    // The CLI's session is in the transcript tables too (what `alc_log_view` reads),
+    // ended and redacted.
+    let (status, retention, prompt, chars): (String, String, Option<String>, i64) = db
+        .query_row(
+            "SELECT s.status, s.retention, e.prompt, e.prompt_chars
+             FROM transcript_sessions s JOIN transcript_exchanges e USING (session_id)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (status.as_str(), retention.as_str(), prompt, chars),
+        ("completed", "metadata", None, "SECRET PROMPT".len() as i64)
+    );
 }
 
 #[test]

@@ -139,16 +139,11 @@ pub fn serve_stdio(options: ServeOptions) -> u8 {
     }
     // Transcripts go through the journal's connection: their rows are written in the
     // journal's own transactions (no commit of their own), and one page cache serves both.
-    let mode = options.transcripts;
-    let transcripts = transcripts::Transcripts::open_shared(journal.shared_connection(), &db_path)
-        .map(|t| t.with_mode(mode));
-    match &transcripts {
-        Ok(t) => journal.set_mirror(t.mirror()),
-        Err(e) => tracing::warn!(error = %e, "sessions are not recorded in transcripts"),
+    let transcripts =
+        transcripts::Transcripts::record_journal(&mut journal, &db_path, options.transcripts);
+    if let Err(e) = &transcripts {
+        tracing::warn!(error = %e, "sessions are not recorded in transcripts");
     }
-    // `metadata` / `off`: a finished session's journal keeps sizes and digests of its
-    // prompts and answers, not their text.
-    journal.set_redact_finished(mode != transcripts::TranscriptMode::Full);
     let cards_dir = pkg_env.home.join("cards");
     let services = HostServices {
         modules: Arc::new(packages::ChainModules::new(pkg_env)),

@@ -271,6 +271,23 @@ impl Transcripts {
         Transcripts::open_shared(Arc::new(Mutex::new(conn)), path)
     }
 
+    /// Records the sessions appended through `journal` (a journal on the database at
+    /// `path`) in this store's tables, kept in `mode`: installs [`Transcripts::mirror`]
+    /// on the journal, and has it redact a finished session's texts in `metadata` and
+    /// `off` modes (that part even when the tables cannot be opened). Returns the store
+    /// for reading. Call it before the journal is handed out (clones made earlier do
+    /// not record).
+    pub fn record_journal(
+        journal: &mut alc_store::SqliteJournal,
+        path: &Path,
+        mode: TranscriptMode,
+    ) -> Result<Transcripts, String> {
+        journal.set_redact_finished(mode != TranscriptMode::Full);
+        let t = Transcripts::open_shared(journal.shared_connection(), path)?.with_mode(mode);
+        journal.set_mirror(t.mirror());
+        Ok(t)
+    }
+
     /// Opens the transcript tables through `conn`, a connection to `path` that this
     /// process also uses for other tables (the journal's, see
     /// `alc_store::SqliteJournal::shared_connection`), creating or upgrading them as
