@@ -476,14 +476,6 @@ pub trait Journal: Send + Sync + 'static {
         self.append(&batch)
     }
 
-    /// Replaces the prompt, system and answer texts of a finished session's records by
-    /// their size and digest (`[log] transcripts = "metadata"`, interfaces.md §9.1). Only
-    /// terminal sessions are touched (an open session needs its texts to replay); the
-    /// default does nothing (journals that keep no text beyond the process).
-    fn redact_texts(&self, _id: &SessionId) -> Result<(), JournalError> {
-        Ok(())
-    }
-
     /// Appends the first records of a session that is new to the journal and takes its lease
     /// for `owner`. A journal that can do both in one write should (a spawn then costs one
     /// commit); the default appends, then acquires.

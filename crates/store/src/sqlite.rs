@@ -138,9 +138,10 @@ impl SqliteJournal {
         self.mirror = Some(mirror);
     }
 
-    /// With `on`, an append that makes a session terminal also replaces the texts of its
-    /// pause and answer records by their sizes and digests, in the same transaction (what
-    /// [`Journal::redact_texts`] does afterwards; `[log] transcripts = "metadata" | "off"`).
+    /// With `on`, an append that makes a session terminal also replaces the prompt, system
+    /// and answer texts of its pause and answer records by their sizes and digests, in the
+    /// same transaction (`[log] transcripts = "metadata" | "off"`, interfaces.md §9.1; an
+    /// open session keeps its texts, which replay needs).
     pub fn set_redact_finished(&mut self, on: bool) {
         self.redact_finished = on;
     }
@@ -445,7 +446,8 @@ fn append_owned(
 }
 
 /// Rewrites the pause and answer records of session `id` with their texts replaced by
-/// size and digest, inside the open transaction `tx`.
+/// size and digest, inside the open transaction `tx`. A record that does not decode is
+/// left as it is (reading it reports the damage), so the session's end still commits.
 fn redact_records(tx: &Connection, id: &SessionId) -> Result<(), JournalError> {
     let rows: Vec<(u64, String)> = {
         let mut st = tx
@@ -459,9 +461,9 @@ fn redact_records(tx: &Connection, id: &SessionId) -> Result<(), JournalError> {
         rows.collect::<Result<_, _>>().map_err(db_err)?
     };
     for (seq, body) in rows {
-        let mut record: RecordBody = serde_json::from_str(&body).map_err(|e| JournalError::Io {
-            message: format!("record {seq} of {id}: {e}"),
-        })?;
+        let Ok(mut record) = serde_json::from_str::<RecordBody>(&body) else {
+            continue;
+        };
         if record.redact_texts() {
             let body = to_json(&record)?;
             tx.prepare_cached("UPDATE records SET body = ?3 WHERE session_id = ?1 AND seq = ?2")
@@ -572,24 +574,6 @@ impl Journal for SqliteJournal {
         for a in batch {
             self.write_append(&tx, a, None)?;
         }
-        tx.commit().map_err(db_err)
-    }
-
-    /// One transaction: the pause and answer records of a terminal session rewritten with
-    /// their texts replaced by size and digest. An open session is left alone.
-    fn redact_texts(&self, id: &SessionId) -> Result<(), JournalError> {
-        let mut conn = lock(&self.conn);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        let status: Option<String> = tx
-            .prepare_cached("SELECT status FROM sessions WHERE session_id = ?1")
-            .and_then(|mut st| st.query_row([id.as_str()], |r| r.get(0)).optional())
-            .map_err(db_err)?;
-        if status.as_deref() != Some(SessionStatus::Terminal.as_str()) {
-            return Ok(());
-        }
-        redact_records(&tx, id)?;
         tx.commit().map_err(db_err)
     }
 
