@@ -1057,6 +1057,70 @@ mod tests {
     }
 
     #[test]
+    fn a_session_begun_without_the_mirror_gets_its_row_from_the_journal() {
+        let path = temp_db();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let id = SessionId::parse("s-00000000000000000000000000000005").unwrap();
+        // Begun through a journal that records no transcripts (an earlier version).
+        {
+            let plain = SqliteJournal::open(&path, Durability::Normal).unwrap();
+            let mut spec = SessionSpec::new(Program::Code {
+                source: "return alc.llm(ctx.task)".into(),
+                name: None,
+            });
+            spec.labels.insert("kind".into(), "advice".into());
+            spec.labels.insert("strategy".into(), "cot".into());
+            spec.labels.insert("task_hint".into(), "TASK TEXT".into());
+            let mut row = RowUpdate::new(Phase::Paused, 1, 5);
+            row.labels = Some(spec.labels.clone());
+            let spawned = RecordBody::Spawned {
+                spec: Arc::new(spec),
+                seed: 1,
+                engine_version: "test".into(),
+                journal_format: 1,
+            };
+            plain
+                .append(&[SessionAppend {
+                    session_id: id.clone(),
+                    records: vec![JournalRecord {
+                        session_id: id.clone(),
+                        seq: 1,
+                        vm: 0,
+                        at: 5,
+                        body: spawned,
+                    }],
+                    row,
+                }])
+                .unwrap();
+        }
+        // Continued through one that does.
+        let (j, t) = recorded(&path, TranscriptMode::Full);
+        assert!(t.detail(id.as_str(), 0).unwrap().is_none());
+        let mut s = Session {
+            journal: &j,
+            id: id.clone(),
+            last: 1,
+        };
+        let answer = Answer::text(QueryId::parse("q-0"), "RESPONSE TEXT");
+        s.append(
+            7,
+            Phase::Running,
+            vec![RecordBody::Answer {
+                round: 1,
+                answer: Box::new(answer),
+            }],
+        );
+        s.end(Phase::Completed);
+        let d = t.detail(id.as_str(), 0).unwrap().unwrap();
+        assert_eq!(d["status"], "completed");
+        assert_eq!(d["strategy"], "cot");
+        assert_eq!(d["task_hint"], "TASK TEXT");
+        assert_eq!(d["transcript"][0]["response"], "RESPONSE TEXT");
+        assert_eq!(d["stats"]["auto"]["llm_calls"], 1);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
     fn a_version_1_database_is_upgraded_in_place() {
         let path = temp_db();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -62,20 +62,40 @@ impl alc_store::AppendMirror for TranscriptMirror {
                     a.row.updated_at,
                     metrics,
                 ])?,
-            None => tx
-                .prepare_cached(
-                    "UPDATE transcript_sessions SET
-                       status = ?2, updated_at = MAX(updated_at, ?3),
-                       metrics = COALESCE(?4, metrics), task_hint = COALESCE(task_hint, ?5)
-                     WHERE session_id = ?1",
-                )?
-                .execute(params![
-                    sid,
-                    status,
-                    a.row.updated_at,
-                    metrics,
-                    first_question
-                ])?,
+            None => {
+                let updated = tx
+                    .prepare_cached(
+                        "UPDATE transcript_sessions SET
+                           status = ?2, updated_at = MAX(updated_at, ?3),
+                           metrics = COALESCE(?4, metrics), task_hint = COALESCE(task_hint, ?5)
+                         WHERE session_id = ?1",
+                    )?
+                    .execute(params![
+                        sid,
+                        status,
+                        a.row.updated_at,
+                        metrics,
+                        first_question
+                    ])?;
+                if updated == 0 {
+                    // A session begun before its journal recorded transcripts (by an
+                    // earlier version, say): its row starts from the journal's, which
+                    // this append has just brought up to date.
+                    tx.prepare_cached(
+                        "INSERT INTO transcript_sessions
+                           (session_id, kind, strategy, task_hint, status, answerer, started_at,
+                            updated_at, metrics, stats)
+                         SELECT session_id, COALESCE(json_extract(labels, '$.kind'), 'run'),
+                                json_extract(labels, '$.strategy'),
+                                COALESCE(json_extract(labels, '$.task_hint'), ?3), ?2,
+                                json_extract(labels, '$.answerer'), created_at, updated_at,
+                                COALESCE(metrics, '{}'), '{}'
+                         FROM sessions WHERE session_id = ?1",
+                    )?
+                    .execute(params![sid, status, first_question])?;
+                }
+                updated
+            }
         };
         let mut logs = Vec::new();
         for r in &a.records {
