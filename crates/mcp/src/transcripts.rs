@@ -1,5 +1,5 @@
 //! Session transcripts in `<home>/alc.db` (interfaces.md §2.10, §9.1, §9.3): rows
-//! written from the journal's appends, in the journal's own transactions ([`mirror`]),
+//! written from the journal's appends, in the journal's own transactions ([`TranscriptMirror`]),
 //! and the queries behind `alc_log_view`, `alc_stats` and `alc_note`.
 //!
 //! Tables live in their own namespace (`transcript_*`) next to whatever else the
@@ -12,7 +12,8 @@
 //! views); `off` does the same and also deletes the session's logs and notes.
 //!
 //! Sessions are recorded when the journal is this database and [`Transcripts::mirror`]
-//! is installed on it (`alc serve` does); a server on an in-memory journal records none.
+//! is installed on it ([`Transcripts::record_journal`]: `alc serve` and the CLI do); a
+//! server on an in-memory journal records none.
 
 mod mirror;
 
