@@ -1,6 +1,7 @@
 //! Session transcripts in `<home>/alc.db` (interfaces.md §2.10, §9.1, §9.3): rows
-//! written from the journal's appends, in the journal's own transactions ([`TranscriptMirror`]),
-//! and the queries behind `alc_log_view`, `alc_stats` and `alc_note`.
+//! written from the journal's appends, in the journal's own transactions
+//! ([`TranscriptMirror`]), and the queries behind `alc_log_view`, `alc_stats` and
+//! `alc_note`.
 //!
 //! Tables live in their own namespace (`transcript_*`) next to whatever else the
 //! database holds (the store's journal); the shared `schema_version` table carries this
