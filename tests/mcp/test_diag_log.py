@@ -11,6 +11,7 @@ import pathlib
 import subprocess
 import tempfile
 
+import anyio
 import pytest
 
 from conftest import alc_bin, connect, err, ok
@@ -46,7 +47,12 @@ async def test_tool_calls_are_logged_with_session_and_outcome():
         assert done["status"] == "completed"
         e = await err(s, "alc_status", {"session_id": "s-" + "0" * 32})
         assert e["code"] == "session_not_found"
-        log = todays_log(home)
+        # A call's line is written just after its reply.
+        for _ in range(100):
+            log = todays_log(home)
+            if "tool=alc_status" in log:
+                break
+            await anyio.sleep(0.05)
         line_with(log, "tool call", "tool=alc_run", f"session_id={sid}", "outcome=needs_response", "duration_ms=")
         line_with(log, "tool call", "tool=alc_continue", f"session_id={sid}", "outcome=completed")
         line_with(log, "tool call failed", "tool=alc_status", "outcome=session_not_found")

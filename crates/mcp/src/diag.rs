@@ -40,16 +40,57 @@ pub fn session_id(args: &Map<String, Value>, result: &ToolResult) -> Option<Stri
     })
 }
 
-/// Logs one finished tool call: `info` for results, `warn` for request errors
-/// (`isError: true`).
-pub fn tool_call(name: &str, args: &Map<String, Value>, result: &ToolResult, elapsed: Duration) {
-    let session_id = session_id(args, result).unwrap_or_else(|| "-".into());
-    let outcome = outcome_code(result);
-    let duration_ms = elapsed.as_millis() as u64;
-    if result.is_ok() {
-        tracing::info!(tool = %name, session_id = %session_id, duration_ms, outcome = %outcome, "tool call");
-    } else {
-        tracing::warn!(tool = %name, session_id = %session_id, duration_ms, outcome = %outcome, "tool call failed");
+/// One finished tool call, ready to be logged ([`ToolCall::log`]).
+#[derive(Debug)]
+pub struct ToolCall {
+    tool: String,
+    session_id: String,
+    outcome: String,
+    duration_ms: u64,
+    failed: bool,
+}
+
+impl ToolCall {
+    /// What to log of a call to `name` with `args` that produced `result` in `elapsed`.
+    pub fn of(
+        name: &str,
+        args: &Map<String, Value>,
+        result: &ToolResult,
+        elapsed: Duration,
+    ) -> ToolCall {
+        ToolCall {
+            tool: name.to_string(),
+            session_id: session_id(args, result).unwrap_or_else(|| "-".into()),
+            outcome: outcome_code(result),
+            duration_ms: elapsed.as_millis() as u64,
+            failed: result.is_err(),
+        }
+    }
+
+    /// Logs the call: `info` for results, `warn` for request errors (`isError: true`).
+    pub fn log(&self) {
+        let ToolCall {
+            tool,
+            session_id,
+            outcome,
+            duration_ms,
+            failed,
+        } = self;
+        if *failed {
+            tracing::warn!(tool = %tool, session_id = %session_id, duration_ms, outcome = %outcome, "tool call failed");
+        } else {
+            tracing::info!(tool = %tool, session_id = %session_id, duration_ms, outcome = %outcome, "tool call");
+        }
+    }
+
+    /// Logs the call once the task calling this has handed its reply over: the event is
+    /// formatted and written after the reply (a task of its own, which yields once), so
+    /// the caller does not wait for the log file.
+    pub fn log_after_reply(self) {
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            self.log();
+        });
     }
 }
 

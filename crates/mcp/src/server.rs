@@ -2436,7 +2436,7 @@ impl AlcServer {
             "alc_scenario_install" => self.pkg_op(args, evals::scenario_install).await,
             _ => unreachable!("checked by call_tool"),
         };
-        crate::diag::tool_call(name, args, &result, started.elapsed());
+        crate::diag::ToolCall::of(name, args, &result, started.elapsed()).log_after_reply();
         result
     }
 }
