@@ -1,7 +1,8 @@
 """Round-trip latency of `alc serve` over stdio (not a test).
 
 Prints JSON with the median (and p90) milliseconds of: an MCP `ping`, a trivial
-`alc_run {"code":"return 1"}`, and one `alc_continue` answering a paused session.
+`alc_run {"code":"return 1"}`, one `alc_continue` answering a paused session, and
+`alc_status` of an unknown session (an error) and with no arguments (a listing).
 
     ALC_BIN=target/release/alc python3 tests/mcp/bench_roundtrip.py [--n 200] [--raw]
 
@@ -55,11 +56,26 @@ async def main(n: int) -> None:
             r = await s.call_tool("alc_continue", {"session_id": p["session_id"], "query_id": "q-0", "response": "a"})
             cont.append(time.perf_counter() - t)
             assert payload(r)["status"] == "completed"
+        # The client's own cost of a structured result: `alc_status` of an unknown
+        # session is an error (not validated against the output schema), a listing is a
+        # result (validated); the server answers both in tens of microseconds.
+        unknown, listing = [], []
+        for _ in range(n):
+            t = time.perf_counter()
+            r = await s.call_tool("alc_status", {"session_id": "s-" + "0" * 32})
+            unknown.append(time.perf_counter() - t)
+            assert r.is_error
+            t = time.perf_counter()
+            r = await s.call_tool("alc_status", {})
+            listing.append(time.perf_counter() - t)
+            assert not r.is_error
     print(json.dumps({
         "binary": alc_bin(),
         "ping": summary(ping),
         "alc_run_trivial": summary(run),
         "alc_continue": summary(cont),
+        "alc_status_unknown_session": summary(unknown),
+        "alc_status_listing": summary(listing),
     }, indent=2))
 
 
