@@ -890,16 +890,26 @@ mod tests {
         }
     }
 
-    /// Starts session `id` through `j` (spawned and paused on one LLM query, whose answer
-    /// and a log line follow) and adds a note.
-    fn one_session<'a>(j: &'a SqliteJournal, t: &Transcripts, id: &str) -> Session<'a> {
+    /// The `spawned` record of a session asking an LLM for `ctx.task`, with `labels`.
+    fn spawned(labels: &[(&str, &str)]) -> RecordBody {
         let mut spec = SessionSpec::new(Program::Code {
             source: "return alc.llm(ctx.task)".into(),
             name: None,
         });
-        spec.labels.insert("kind".into(), "run".into());
-        spec.labels.insert("task_hint".into(), "TASK TEXT".into());
-        spec.labels.insert("answerer".into(), "host".into());
+        for (k, v) in labels {
+            spec.labels.insert(k.to_string(), v.to_string());
+        }
+        RecordBody::Spawned {
+            spec: Arc::new(spec),
+            seed: 1,
+            engine_version: "test".into(),
+            journal_format: 1,
+        }
+    }
+
+    /// Starts session `id` through `j` (spawned and paused on one LLM query, whose answer
+    /// and a log line follow) and adds a note.
+    fn one_session<'a>(j: &'a SqliteJournal, t: &Transcripts, id: &str) -> Session<'a> {
         let query = serde_json::from_value(json!({
             "id": "q-0", "origin": {"vm": "main"},
             "request": {"kind": "llm", "prompt": "PROMPT TEXT", "system": "SYSTEM TEXT",
@@ -911,12 +921,11 @@ mod tests {
             id: SessionId::parse(id).unwrap(),
             last: 0,
         };
-        let spawned = RecordBody::Spawned {
-            spec: Arc::new(spec),
-            seed: 1,
-            engine_version: "test".into(),
-            journal_format: 1,
-        };
+        let spawned = spawned(&[
+            ("kind", "run"),
+            ("task_hint", "TASK TEXT"),
+            ("answerer", "host"),
+        ]);
         let pause = RecordBody::Pause {
             round: 1,
             queries: vec![query].into(),
@@ -1066,21 +1075,15 @@ mod tests {
         // Begun through a journal that records no transcripts (an earlier version).
         {
             let plain = SqliteJournal::open(&path, Durability::Normal).unwrap();
-            let mut spec = SessionSpec::new(Program::Code {
-                source: "return alc.llm(ctx.task)".into(),
-                name: None,
-            });
-            spec.labels.insert("kind".into(), "advice".into());
-            spec.labels.insert("strategy".into(), "cot".into());
-            spec.labels.insert("task_hint".into(), "TASK TEXT".into());
+            let spawned = spawned(&[
+                ("kind", "advice"),
+                ("strategy", "cot"),
+                ("task_hint", "TASK TEXT"),
+            ]);
             let mut row = RowUpdate::new(Phase::Paused, 1, 5);
-            row.labels = Some(spec.labels.clone());
-            let spawned = RecordBody::Spawned {
-                spec: Arc::new(spec),
-                seed: 1,
-                engine_version: "test".into(),
-                journal_format: 1,
-            };
+            if let RecordBody::Spawned { spec, .. } = &spawned {
+                row.labels = Some(spec.labels.clone());
+            }
             plain
                 .append(&[SessionAppend {
                     session_id: id.clone(),
