@@ -129,6 +129,14 @@ impl QueryRequest {
             QueryRequest::Human { .. } => QueryKind::Human,
         }
     }
+
+    /// What is asked: an LLM query's prompt or a person's question.
+    pub fn text(&self) -> &str {
+        match self {
+            QueryRequest::Llm { query } => &query.prompt,
+            QueryRequest::Human { question } => &question.question,
+        }
+    }
 }
 
 impl From<LlmQuery> for QueryRequest {

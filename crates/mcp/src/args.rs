@@ -147,6 +147,12 @@ pub fn preview(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
+/// A session's task hint drawn from `text` (its task, or its first question): the first
+/// 100 characters.
+pub fn task_hint(text: &str) -> String {
+    preview(text, 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

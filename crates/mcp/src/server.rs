@@ -33,7 +33,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 
-use crate::args::{preview, Args, ToolError, ToolResult};
+use crate::args::{self, preview, Args, ToolError, ToolResult};
 use crate::auto::{self, AnswererKind, Listener, SessionAnswerer};
 use crate::evals;
 use crate::mrtr::{self, RequestState, Sealer};
@@ -576,11 +576,7 @@ fn task_hint(s: &Snapshot) -> Value {
         return json!(h);
     }
     let first = s.pending.as_ref().and_then(|p| p.queries.first());
-    match first.map(|q| &q.request) {
-        Some(QueryRequest::Llm { query }) => json!(preview(&query.prompt, 100)),
-        Some(QueryRequest::Human { question }) => json!(preview(&question.question, 100)),
-        None => Value::Null,
-    }
+    json!(first.map(|q| args::task_hint(q.request.text())))
 }
 
 fn session_entry(s: &Snapshot) -> Value {
@@ -1695,7 +1691,7 @@ impl AlcServer {
             spec.resolver = format!("{}{}", packages::PROJECT_PREFIX, root.display());
         }
         if let Some(Value::String(t)) = ctx.get("task") {
-            spec.labels.insert("task_hint".into(), preview(t, 100));
+            spec.labels.insert("task_hint".into(), args::task_hint(t));
         }
         spec.ctx = Value::Object(ctx);
         spec.labels.insert("kind".into(), kind.into());

@@ -26,11 +26,7 @@ fn round_trip_every_record_kind() {
     let (_d, p) = db();
     for j in journals(&p) {
         let s = sid(1);
-        let recs: Vec<_> = all_bodies()
-            .into_iter()
-            .enumerate()
-            .map(|(i, b)| rec(&s, i as u64 + 1, b))
-            .collect();
+        let recs = all_records(&s);
         // Two appends: the first half, then the rest.
         let (a, b) = recs.split_at(5);
         j.append(&[append1(&s, a.to_vec(), Phase::Running, 0)])
@@ -784,11 +780,7 @@ fn redact_finished_redacts_in_the_append_that_ends_the_session() {
     let mut j = SqliteJournal::open(&p, Durability::Normal).unwrap();
     j.set_redact_finished(true);
     let s = sid(3);
-    let recs: Vec<_> = all_bodies()
-        .into_iter()
-        .enumerate()
-        .map(|(i, b)| rec(&s, i as u64 + 1, b))
-        .collect();
+    let recs = all_records(&s);
     let (open, end) = recs.split_at(recs.len() - 1);
     j.append(&[append1(&s, open.to_vec(), Phase::Paused, 1)])
         .unwrap();

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection};
 use serde_json::json;
 
 use super::{redact, TranscriptMode, MAX_LOGS};
-use crate::args::preview;
+use crate::args::task_hint;
 
 /// Writes the transcript rows of each journal append ([`super::Transcripts::mirror`]).
 #[derive(Debug)]
@@ -27,10 +27,9 @@ impl alc_store::AppendMirror for TranscriptMirror {
         let sid = a.session_id.as_str();
         // The task hint: the `task_hint` label, else a preview of the first question.
         let first_question = a.records.iter().find_map(|r| match &r.body {
-            RecordBody::Pause { queries, .. } => queries.first().map(|q| match &q.request {
-                QueryRequest::Llm { query } => preview(&query.prompt, 100),
-                QueryRequest::Human { question } => preview(&question.question, 100),
-            }),
+            RecordBody::Pause { queries, .. } => {
+                queries.first().map(|q| task_hint(q.request.text()))
+            }
             _ => None,
         });
         let status = a.row.phase.wire_name();

@@ -29,6 +29,15 @@ pub fn spawned() -> RecordBody {
     }
 }
 
+/// [`all_bodies`] as session `s`'s records, numbered from 1.
+pub fn all_records(s: &SessionId) -> Vec<JournalRecord> {
+    all_bodies()
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| rec(s, i as u64 + 1, b))
+        .collect()
+}
+
 /// One body of every kind, in a plausible order.
 pub fn all_bodies() -> Vec<RecordBody> {
     let q = PendingQuery {
