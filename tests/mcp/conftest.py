@@ -23,7 +23,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def alc_bin() -> str:
     b = os.environ.get("ALC_BIN")
     if b:
-        return b
+        # Absolute, so that tests which start the binary from another directory find it.
+        return os.path.abspath(b)
     return str(ROOT / "target" / "debug" / "alc")
 
 
