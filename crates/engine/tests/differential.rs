@@ -2,7 +2,7 @@
 //!
 //! Random scripts from a small grammar run twice:
 //!
-//! * under the engine (one worker, 1 ms slices, several sessions at once so the run queue is
+//! * under the engine (one worker, zero-length slices, several sessions at once so the run queue is
 //!   never empty and long CPU bursts are preempted by the hook), answered deterministically
 //!   with `A(<prompt>)`;
 //! * under a plain `mlua::Lua::new()` where `alc.llm`, `alc.llm_batch` and `alc.ask` are
@@ -49,11 +49,12 @@ const CONCURRENT: usize = 8;
 const DEFAULT_CASES: u64 = 200;
 const DEFAULT_SEED: u64 = 0x5eed_d1ff_0000_0001;
 
-/// One worker, 1 ms slices, hook every 1000 instructions, no default budget.
+/// One worker, zero-length slices (a session yields at any hook while another is queued),
+/// hook every 1000 instructions, no default budget.
 fn preempting_engine() -> Engine {
     let config = EngineConfig {
         workers: 1,
-        slice_ms: 1,
+        slice_ms: 0,
         hook_interval: 1000,
         default_budget: BudgetLimits::default(),
         // Keep every event so preemptions (`Running → Queued`) can be counted.
@@ -196,9 +197,11 @@ async fn run_engine_batch(engine: &Engine, scripts: &[String]) -> Vec<EngineRun>
 }
 
 /// Asserts that one fixed script gives the same result under both evaluators (run alongside
-/// CPU-bound companions so that it is preempted), and returns that result. Whether a slice
-/// runs out before a short script ends depends on the machine's load, so the run is repeated
-/// (every run must agree) until one of them was preempted, up to `ATTEMPTS` runs.
+/// CPU-bound companions so that it is preempted), and returns that result. The engine's
+/// slice is zero, so the script yields its worker at the first hook that finds a companion
+/// queued, however fast the machine; whether one is queued at that moment depends on the
+/// scheduling of the batch, so the run is repeated (every run must agree) until one of them
+/// was preempted, up to `ATTEMPTS` runs.
 async fn same_under_both(src: &str) -> Res {
     const ATTEMPTS: usize = 8;
     let e = preempting_engine();
