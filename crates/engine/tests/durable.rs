@@ -145,8 +145,8 @@ async fn answer_pause(
 }
 
 /// Child process: engine A. Kill points: `paused:<k>` (at the pause of round k),
-/// `resumed:<k>` (right after round k's answers were acknowledged), `cpu:<k>` (shortly
-/// after round k's answers, while the next iteration spins).
+/// `resumed:<k>` (right after round k's answers were acknowledged), `cpu:<k>` (once the
+/// next iteration is seen spinning).
 #[test]
 fn durable_child_engine() {
     let Ok(cfg) = std::env::var(CHILD_ENV) else {
@@ -186,7 +186,7 @@ fn durable_child_engine() {
                     }
                     if round == at {
                         if kind == "cpu" {
-                            std::thread::sleep(Duration::from_millis(150));
+                            spinning(Path::new(&db), &id, at + 1);
                         }
                         say("READY".into());
                         loop {
@@ -202,6 +202,37 @@ fn durable_child_engine() {
             }
         }
     });
+}
+
+/// Waits until the journal shows iteration `i`'s `incr` effect as the session's last record:
+/// the effect is flushed just before the CPU loop, so the step is then spinning (for hundreds
+/// of milliseconds), however fast the machine got there.
+fn spinning(db: &Path, id: &SessionId, i: u64) {
+    let j = SqliteJournal::open(db, Durability::Normal).unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let records = j.read(id, 1).unwrap();
+        let incrs = records
+            .iter()
+            .filter(|r| matches!(&r.body, RecordBody::Effect { op, .. } if op == "incr"))
+            .count() as u64;
+        let last_is_incr = matches!(
+            records.last().map(|r| &r.body),
+            Some(RecordBody::Effect { op, .. }) if op == "incr"
+        );
+        if incrs == i && last_is_incr {
+            return;
+        }
+        assert!(
+            incrs <= i,
+            "child: iteration {i} ended before it was seen spinning"
+        );
+        assert!(
+            started.elapsed() < HANG,
+            "child: iteration {i} never started"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 struct KillOnDrop(std::process::Child);
