@@ -197,30 +197,31 @@ async fn run_engine_batch(engine: &Engine, scripts: &[String]) -> Vec<EngineRun>
 }
 
 /// Asserts that one fixed script gives the same result under both evaluators (run alongside
-/// CPU-bound companions so that it is preempted), and returns that result. The engine's
-/// slice is zero, so the script yields its worker at the first hook that finds a companion
-/// queued, however fast the machine; whether one is queued at that moment depends on the
-/// scheduling of the batch, so the run is repeated (every run must agree) until one of them
-/// was preempted, up to `ATTEMPTS` runs.
+/// CPU-bound companions so that it is preempted), and returns that result. The companions
+/// are spawned first and the engine's slice is zero, so the script yields its worker at the
+/// first hook that finds a companion queued, however fast the machine. Should the companions
+/// all end before the script reaches a hook (a heavily loaded machine can hold the spawning
+/// task back that long), the run is repeated (every run must agree) until the script was
+/// preempted, up to `ATTEMPTS` runs.
 async fn same_under_both(src: &str) -> Res {
     const ATTEMPTS: usize = 8;
     let e = preempting_engine();
     let expected = reference(src);
-    let mut scripts = vec![src.to_string()];
-    for _ in 0..3 {
-        scripts.push(format!(
-            "{HEADER}{}\nreturn table.concat(out, \",\")",
-            burst_src(1, 150_000)
-        ));
-    }
+    let companion = format!(
+        "{HEADER}{}\nreturn table.concat(out, \",\")",
+        burst_src(1, 300_000)
+    );
+    let mut scripts = vec![companion; 3];
+    scripts.push(src.to_string());
     let mut preempted = false;
     for _ in 0..ATTEMPTS {
         let got = run_engine_batch(&e, &scripts).await;
-        assert_eq!(got[0].0, expected, "engine and reference differ on:\n{src}");
-        for (r, _, _) in &got[1..] {
+        let (last, companions) = got.split_last().expect("four runs");
+        assert_eq!(last.0, expected, "engine and reference differ on:\n{src}");
+        for (r, _, _) in companions {
             assert!(matches!(r, Res::Ok(_)), "companion: {r:?}");
         }
-        if got[0].2 > 0 {
+        if last.2 > 0 {
             preempted = true;
             break;
         }
