@@ -2,10 +2,12 @@
 
 Runs this file as a stand-in MCP server that answers at once (`ping`, `tools/list` with
 one tool, `tools/call` with a fixed structured result shaped like a completed `alc_run`)
-and times, with the SDK client, a `ping` and a `call_tool` against it: once with a
-trivial output schema, once with the output schema `alc_run` declares (read from the
-`alc serve` at `ALC_BIN`). The difference is the client's own cost of a tool call over
-a ping, which no server can take away.
+and times, with the SDK client, a `ping` and a `call_tool` against it, under three output
+schemas: a trivial one (`{"type": "object"}`), the smallest schema of the form
+interfaces.md §3.3 asks for (a `oneOf` keyed on `status`, one branch per status and
+nothing else), and the output schema `alc_run` declares (read from the `alc serve` at
+`ALC_BIN`). The difference is the client's own cost of a tool call over a ping, which no
+server can take away.
 
     ALC_BIN=target/release/alc python3 tests/mcp/bench_sdk_floor.py [--n 600]
 """
@@ -19,6 +21,16 @@ import statistics
 import sys
 import tempfile
 import time
+
+def status_branches() -> list:
+    """One branch per `status` of an execution tool and nothing else (the two pause forms
+    told apart by their required `query_id` or `queries`)."""
+    def branch(status: str, *required: str) -> dict:
+        return {"properties": {"status": {"const": status}}, "required": ["status", *required]}
+    return [branch("needs_response", "query_id"), branch("needs_response", "queries"),
+            branch("accepted"), branch("completed"), branch("error"), branch("cancelled"),
+            branch("running")]
+
 
 RESULT = {"status": "completed", "session_id": "s-" + "0" * 32, "result": 1,
           "stats": {"auto": {"elapsed_ms": 0, "llm_calls": 0}, "custom": {}}}
@@ -85,7 +97,9 @@ def main(n: int) -> None:
     alc_run = next(t for t in tools if t["name"] == "alc_run")["outputSchema"]
     with tempfile.TemporaryDirectory(prefix="alc-sdk-floor-") as d:
         paths = {}
-        for name, schema in (("trivial", {"type": "object"}), ("alc_run", alc_run)):
+        for name, schema in (("trivial", {"type": "object"}),
+                             ("oneOf_on_status", {"type": "object", "oneOf": status_branches()}),
+                             ("alc_run", alc_run)):
             paths[name] = os.path.join(d, f"{name}.json")
             with open(paths[name], "w") as f:
                 json.dump(schema, f)
