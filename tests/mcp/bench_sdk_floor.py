@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 
+
 def status_branches() -> list:
     """One branch per `status` of an execution tool and nothing else (the two pause forms
     told apart by their required `query_id` or `queries`)."""

@@ -2,9 +2,9 @@
 //!
 //! Random scripts from a small grammar run twice:
 //!
-//! * under the engine (one worker, zero-length slices, several sessions at once so the run queue is
-//!   never empty and long CPU bursts are preempted by the hook), answered deterministically
-//!   with `A(<prompt>)`;
+//! * under the engine (one worker, zero-length slices, several sessions at once so the run
+//!   queue is never empty and long CPU bursts are preempted by the hook), answered
+//!   deterministically with `A(<prompt>)`;
 //! * under a plain `mlua::Lua::new()` where `alc.llm`, `alc.llm_batch` and `alc.ask` are
 //!   ordinary Lua functions returning the same answers directly (no yields at all).
 //!

@@ -212,15 +212,8 @@ fn spinning(db: &Path, id: &SessionId, i: u64) {
     let started = std::time::Instant::now();
     loop {
         let records = j.read(id, 1).unwrap();
-        let incrs = records
-            .iter()
-            .filter(|r| matches!(&r.body, RecordBody::Effect { op, .. } if op == "incr"))
-            .count() as u64;
-        let last_is_incr = matches!(
-            records.last().map(|r| &r.body),
-            Some(RecordBody::Effect { op, .. }) if op == "incr"
-        );
-        if incrs == i && last_is_incr {
+        let incrs = records.iter().filter(|r| is_incr(&r.body)).count() as u64;
+        if incrs == i && records.last().is_some_and(|r| is_incr(&r.body)) {
             return;
         }
         assert!(
@@ -233,6 +226,11 @@ fn spinning(db: &Path, id: &SessionId, i: u64) {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// Whether a record is the script's `alc.state.incr` effect.
+fn is_incr(body: &RecordBody) -> bool {
+    matches!(body, RecordBody::Effect { op, .. } if op == "incr")
 }
 
 struct KillOnDrop(std::process::Child);
@@ -445,7 +443,7 @@ fn replay_after_sigkill_matches_an_uninterrupted_run() {
                     .max();
                 assert_eq!(last_pause, Some(k.parse().unwrap()), "{kills:?}");
                 assert!(
-                    matches!(&records.last().unwrap().body, RecordBody::Effect { op, .. } if op == "incr"),
+                    is_incr(&records.last().unwrap().body),
                     "{kills:?}: {:?}",
                     records.last()
                 );
