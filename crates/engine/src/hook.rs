@@ -233,9 +233,15 @@ struct Slot {
 }
 
 /// The engine's watchdog: interrupts workers whose running step needs the hook.
+///
+/// While steps run it looks every [`TICK`]; with none running it polls every
+/// [`IDLE_POLL`], and after [`IDLE_POLLS_BEFORE_SLEEP`] empty polls in a row it sleeps
+/// until a step starts (`asleep`), so an idle engine wakes nobody.
 pub struct Watchdog {
     slots: Mutex<Vec<Arc<Slot>>>,
     running: AtomicUsize,
+    /// Set while the watchdog sleeps until woken: the next step to start wakes it.
+    asleep: AtomicBool,
     wake: Condvar,
     wake_lock: Mutex<()>,
     stop: AtomicBool,
@@ -251,6 +257,9 @@ const TICK: Duration = Duration::from_micros(500);
 /// idle watchdog only when others wait for its slice; a cancel or a deadline signals the
 /// worker directly, so only CPU limits and slices started alone wait at most this long).
 const IDLE_POLL: Duration = Duration::from_millis(5);
+/// Idle polls in a row (100 ms with no step running) after which the watchdog sleeps until
+/// a step starts; that step then pays one wake-up.
+const IDLE_POLLS_BEFORE_SLEEP: u32 = 20;
 /// The shortest time between two signals to one worker for one step.
 const RESIGNAL: Duration = Duration::from_millis(2);
 
@@ -267,6 +276,7 @@ impl Watchdog {
         Watchdog {
             slots: Mutex::new(Vec::new()),
             running: AtomicUsize::new(0),
+            asleep: AtomicBool::new(false),
             wake: Condvar::new(),
             wake_lock: Mutex::new(()),
             stop: AtomicBool::new(false),
@@ -302,8 +312,12 @@ impl Watchdog {
                     signalled: None,
                 });
                 // Without others waiting, a step shorter than the idle poll needs the
-                // watchdog only for a cancel or a deadline, which signal the worker at once.
-                if self.running.fetch_add(1, Ordering::AcqRel) == 0 && others_waiting {
+                // watchdog only for a cancel or a deadline, which signal the worker at once;
+                // a sleeping watchdog is always woken (it would not look again). `SeqCst`
+                // with `run`'s store of `asleep` and load of `running`: one of the two
+                // sides sees the other, so the wake-up cannot be lost.
+                let first = self.running.fetch_add(1, Ordering::SeqCst) == 0;
+                if first && (others_waiting || self.asleep.load(Ordering::SeqCst)) {
                     let _g = self.wake_lock.lock();
                     self.wake.notify_one();
                 }
@@ -340,18 +354,31 @@ impl Watchdog {
     /// The watchdog loop; returns after [`Watchdog::stop`]. `queue_len` and `park` are the
     /// engine's run-queue length and park flag (as in [`StepControl`]).
     pub fn run(&self, queue_len: &AtomicUsize, park: &AtomicBool) {
+        let mut idle_polls = 0u32;
         while !self.stop.load(Ordering::Acquire) {
             let idle = self.running.load(Ordering::Acquire) == 0;
             {
                 let mut g = self.wake_lock.lock();
-                if !self.stop.load(Ordering::Acquire) {
-                    self.wake
-                        .wait_for(&mut g, if idle { IDLE_POLL } else { TICK });
+                if self.stop.load(Ordering::Acquire) {
+                    break;
                 }
+                if idle && idle_polls >= IDLE_POLLS_BEFORE_SLEEP {
+                    self.asleep.store(true, Ordering::SeqCst);
+                    if self.running.load(Ordering::SeqCst) == 0 {
+                        self.wake.wait(&mut g);
+                    }
+                    self.asleep.store(false, Ordering::SeqCst);
+                    idle_polls = 0;
+                    continue;
+                }
+                self.wake
+                    .wait_for(&mut g, if idle { IDLE_POLL } else { TICK });
             }
             if idle {
+                idle_polls += 1;
                 continue;
             }
+            idle_polls = 0;
             let now = Instant::now();
             let queued = queue_len.load(Ordering::Relaxed) > 0;
             let park = park.load(Ordering::Relaxed);
