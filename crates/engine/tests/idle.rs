@@ -50,7 +50,7 @@ fn an_idle_watchdog_sleeps_and_the_next_step_wakes_it() {
             // Past the 100 ms of empty polls, the watchdog sleeps: over a whole second
             // it wakes at most once (a poll that was already due), where polling every
             // 5 ms would be about 200 times.
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
             let before = switches_of("alc-watchdog");
             tokio::time::sleep(Duration::from_secs(1)).await;
             let woke = switches_of("alc-watchdog") - before;
