@@ -6,7 +6,10 @@ machine's drift (which moves single-binary runs by 30-50 % here) hits all of the
 alike. Servers are idle between their calls, so every call pays its thread wake-ups:
 figures run higher than `bench_roundtrip.py --raw`, where calls follow each other.
 
-    python3 tests/mcp/bench_ab.py [--n 2000] BINARY BINARY...
+    python3 tests/mcp/bench_ab.py [--n 2000] [--pace-ms MS] BINARY BINARY...
+
+`--pace-ms` waits that long before each timed call, as a host does while its model
+thinks: each call then meets a server (and a machine) that has been idle.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rawclient import RawServer  # noqa: E402
 
 
-def main(binaries: list[str], n: int) -> None:
+def main(binaries: list[str], n: int, pace_ms: float) -> None:
     servers = [RawServer("bench_ab", b) for b in binaries]
     times = [{"ping": [], "alc_run_trivial": [], "alc_continue": []} for _ in binaries]
     try:
@@ -30,16 +33,23 @@ def main(binaries: list[str], n: int) -> None:
             for _ in range(200):
                 s.rpc("ping")
                 s.tool("alc_run", {"code": "return 1"})
+        def pace() -> None:
+            if pace_ms > 0:
+                time.sleep(pace_ms / 1000)
+
         for _ in range(n):
             for s, t in zip(servers, times):
+                pace()
                 start = time.perf_counter()
                 s.rpc("ping")
                 t["ping"].append(time.perf_counter() - start)
+                pace()
                 start = time.perf_counter()
                 r = s.tool("alc_run", {"code": "return 1"})
                 t["alc_run_trivial"].append(time.perf_counter() - start)
                 assert r["status"] == "completed", r
                 sid = s.tool("alc_run", {"code": 'return alc.llm("q")'})["session_id"]
+                pace()
                 start = time.perf_counter()
                 r = s.tool("alc_continue", {"session_id": sid, "query_id": "q-0", "response": "a"})
                 t["alc_continue"].append(time.perf_counter() - start)
@@ -56,6 +66,8 @@ def main(binaries: list[str], n: int) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--pace-ms", type=float, default=0.0,
+                    help="idle time before each timed call (default: none, back to back)")
     ap.add_argument("binaries", nargs="+")
     a = ap.parse_args()
-    main(a.binaries, a.n)
+    main(a.binaries, a.n, a.pace_ms)
