@@ -33,6 +33,7 @@ def main(binaries: list[str], n: int, pace_ms: float) -> None:
             for _ in range(200):
                 s.rpc("ping")
                 s.tool("alc_run", {"code": "return 1"})
+
         def pace() -> None:
             if pace_ms > 0:
                 time.sleep(pace_ms / 1000)
