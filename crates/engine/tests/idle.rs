@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alc_core::UntilPause;
 use common::*;
@@ -47,10 +47,22 @@ fn an_idle_watchdog_sleeps_and_the_next_step_wakes_it() {
         assert_eq!(completed(&t), serde_json::json!(1));
 
         for round in 0..2 {
-            // Past the 100 ms of empty polls, the watchdog sleeps: over a whole second
-            // it wakes at most once (a poll that was already due), where polling every
-            // 5 ms would be about 200 times.
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Past the 100 ms of empty polls, the watchdog sleeps: wait until it has been
+            // still for 200 ms (however long a loaded machine makes its polls), then over
+            // a whole second it wakes at most once, where polling every 5 ms would be
+            // about 200 times.
+            let settling = Instant::now();
+            loop {
+                let before = switches_of("alc-watchdog");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if switches_of("alc-watchdog") == before {
+                    break;
+                }
+                assert!(
+                    settling.elapsed() < HANG,
+                    "round {round}: the idle watchdog never fell asleep"
+                );
+            }
             let before = switches_of("alc-watchdog");
             tokio::time::sleep(Duration::from_secs(1)).await;
             let woke = switches_of("alc-watchdog") - before;
