@@ -1565,14 +1565,11 @@ impl AlcServer {
             .map_err(|e| ToolError::new("io_error", format!("transcript database: {e}")))
     }
 
-    /// Uses `transcripts` (opened on the journal's connection, say) instead of opening
-    /// `<home>/alc.db` at the first transcript access. Only has an effect before that.
+    /// Uses `transcripts`, kept in its own mode (opened on the journal's connection by
+    /// `Transcripts::record_journal`, say), instead of opening `<home>/alc.db` at the first
+    /// transcript access. Only has an effect before that.
     pub fn set_transcripts(&self, transcripts: Result<Transcripts, String>) {
-        let mode = self.inner.options.transcripts;
-        let _ = self
-            .inner
-            .transcripts
-            .set(transcripts.map(|t| Arc::new(t.with_mode(mode))));
+        let _ = self.inner.transcripts.set(transcripts.map(Arc::new));
     }
 
     async fn alc_log_view(&self, a: Args<'_>) -> ToolResult {

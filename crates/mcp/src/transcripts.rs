@@ -651,16 +651,13 @@ impl Transcripts {
     }
 }
 
-/// Applies `mode` again to a session that already ended (a write that arrives after the
-/// end must not bring text back).
+/// Applies `mode` (`metadata` or `off`) again to a session that already ended (a write
+/// that arrives after the end must not bring text back).
 fn redact_if_finished(
     conn: &Connection,
     session_id: &str,
     mode: TranscriptMode,
 ) -> rusqlite::Result<()> {
-    if mode == TranscriptMode::Full {
-        return Ok(());
-    }
     let finished = conn
         .query_row(
             "SELECT 1 FROM transcript_sessions WHERE session_id = ?1 AND retention IS NOT NULL",
@@ -840,11 +837,7 @@ mod tests {
     fn recorded(path: &Path, mode: TranscriptMode) -> (SqliteJournal, Transcripts) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let mut j = SqliteJournal::open(path, Durability::Normal).unwrap();
-        let t = Transcripts::open_shared(j.shared_connection(), path)
-            .unwrap()
-            .with_mode(mode);
-        j.set_mirror(t.mirror());
-        j.set_redact_finished(mode != TranscriptMode::Full);
+        let t = Transcripts::record_journal(&mut j, path, mode).unwrap();
         (j, t)
     }
 
